@@ -1,0 +1,1 @@
+"""The ``loopml`` command: thin Typer wrappers that parse, call a library layer, and print."""

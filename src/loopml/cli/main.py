@@ -1,0 +1,62 @@
+"""Entry point of the ``loopml`` command.
+
+Each stage of the loop adds its sub-app in :func:`_register`; sub-apps are imported there so
+that ``loopml --help`` stays quick. User mistakes (any :class:`loopml.errors.LoopMLError`)
+end as one line of error plus one of hint on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from loopml.errors import LoopMLError
+
+app = typer.Typer(
+    name="loopml",
+    help="loopml: data → training → registry → ONNX serving → monitoring → retraining.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from loopml.cli import db, experiments, models, runs
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(experiments.app, name="experiments")
+    app.add_typer(runs.app, name="runs")
+    app.add_typer(models.app, name="models")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (1 for user errors, 2 for usage errors)."""
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except LoopMLError as exc:
+        from loopml.cli.output import print_error
+
+        print_error(exc)
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
