@@ -166,6 +166,11 @@ class FsspecStorage(ArtifactStorage):
     def uri(self, key: str) -> str:
         return f"{self.root_uri}/{self.check_key(key)}"
 
+    def _endpoint(self) -> str:
+        client_kwargs = self.storage_options.get("client_kwargs") or {}
+        endpoint = client_kwargs.get("endpoint_url") if isinstance(client_kwargs, dict) else None
+        return f" at {endpoint}" if endpoint else ""
+
     @contextlib.contextmanager
     def _translated(self, action: str, key: str) -> Iterator[None]:
         """Turn client-library errors into loopml errors that name the artifact and root."""
@@ -193,6 +198,7 @@ class FsspecStorage(ArtifactStorage):
                 raise BackendUnavailableError(
                     f"Artifact storage {self.root_uri!r} failed while {action} {key!r}: "
                     f"{type(exc).__name__}",
-                    hint="check that the object store is reachable (endpoint_url, network)",
+                    hint=f"check that the object store{self._endpoint()} is reachable and "
+                    "the storage options are right",
                 ) from exc
             raise

@@ -46,12 +46,15 @@ def check_artifact_path(path: str) -> str:
     problem = _problem(path)
     if problem is not None:
         raise InvalidInputError(f"Artifact path {path!r} is not allowed: {problem}", hint=_ALLOWED)
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    if not parts:
-        raise InvalidInputError(
-            f"Artifact path {path!r} is not allowed: it names no file or folder", hint=_ALLOWED
-        )
-    return "/".join(parts)
+    normalized = "/".join(part for part in path.split("/") if part not in ("", "."))
+    if not normalized:
+        problem = "it names no file or folder"
+    elif _DRIVE.match(normalized):
+        # Checked after normalizing too, so './C:/x' cannot smuggle a drive past the check.
+        problem = "it is a drive or a URL, not a path inside the artifact root"
+    if problem is not None:
+        raise InvalidInputError(f"Artifact path {path!r} is not allowed: {problem}", hint=_ALLOWED)
+    return normalized
 
 
 def _problem(path: str) -> str | None:
