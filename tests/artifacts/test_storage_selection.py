@@ -16,7 +16,12 @@ from loopml.artifacts import ArtifactStore, storage_for_uri
 from loopml.artifacts.local import LocalStorage
 from loopml.artifacts.storage import SCHEMES
 from loopml.config import ARTIFACT_SCHEMES
-from loopml.errors import BackendUnavailableError, InvalidInputError, MissingDependencyError
+from loopml.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    MissingDependencyError,
+    NotFoundError,
+)
 
 HEAVY_MODULES = ("fsspec", "s3fs", "boto3", "botocore", "aiobotocore", "aiohttp")
 
@@ -147,3 +152,16 @@ def test_the_repr_never_shows_credentials() -> None:
 
     assert repr(store) == "ArtifactStore('s3://bucket/prefix')"
     assert "hunter2" not in repr(store.storage)
+
+
+def test_writing_to_a_missing_bucket_says_to_create_it(s3_endpoint: str) -> None:
+    from .conftest import s3_options
+
+    store = ArtifactStore("s3://no-such-bucket/prefix", s3_options(s3_endpoint))
+
+    with pytest.raises(
+        NotFoundError,
+        match=r"Cannot store artifact 'blobs/.*': the bucket or folder of "
+        r"'s3://no-such-bucket/prefix' does not exist \(hint: create the bucket first",
+    ):
+        store.put_bytes(b"x")
