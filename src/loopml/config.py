@@ -16,6 +16,7 @@ variable                    default                                  meaning
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,14 @@ def _check_store_uri(uri: str) -> None:
             f"is not supported (valid: {valid})",
             hint="e.g. sqlite:///path/to/loopml.db or postgresql+psycopg://user@host/db",
         )
+    try:
+        _ = urlsplit(uri).port  # parses host and port: a typo there would be a traceback later
+    except ValueError as exc:
+        masked = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", uri)
+        raise ConfigError(
+            f"LOOPML_STORE_URI has value {masked!r}; it is not a valid URL ({exc})",
+            hint="e.g. postgresql+psycopg://user:password@host:5432/db",
+        ) from None
     if scheme == "sqlite" and not uri.startswith("sqlite:///"):
         raise ConfigError(
             f"LOOPML_STORE_URI has value {uri!r}; a SQLite URI needs three slashes",

@@ -48,12 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except typer.TyperException as exc:  # usage errors (Typer vendors click as typer._click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+            return int(getattr(exc, "exit_code", 2))
         raise
     return 0
 
