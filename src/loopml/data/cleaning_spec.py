@@ -121,7 +121,9 @@ class CleaningSpec(_Model):
         if value is None:
             return {}
         if isinstance(value, list):  # [{column: x, method: iqr, ...}, ...]
-            return {item["column"]: {k: v for k, v in item.items() if k != "column"} for item in value}
+            return {
+                item["column"]: {k: v for k, v in item.items() if k != "column"} for item in value
+            }
         if isinstance(value, dict):
             return {k: ({"method": v} if isinstance(v, str) else v) for k, v in value.items()}
         return value

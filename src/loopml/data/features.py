@@ -101,11 +101,12 @@ def load_features(items: list[FeatureSpec | dict[str, Any]]) -> list[FeatureSpec
     specs: list[FeatureSpec] = []
     for index, item in enumerate(items):
         try:
-            specs.append(item if isinstance(item, FeatureSpec) else FeatureSpec.model_validate(item))
+            specs.append(
+                item if isinstance(item, FeatureSpec) else FeatureSpec.model_validate(item)
+            )
         except ValueError as exc:
             raise InvalidInputError(
-                f"feature #{index + 1} ({item!r}) is invalid: "
-                f"{str(exc).splitlines()[-1].strip()}",
+                f"feature #{index + 1} ({item!r}) is invalid: {str(exc).splitlines()[-1].strip()}",
                 hint=f"transform must be one of {', '.join(TRANSFORMS)}",
             ) from None
     seen = set()
@@ -119,7 +120,9 @@ def load_features(items: list[FeatureSpec | dict[str, Any]]) -> list[FeatureSpec
     return specs
 
 
-def build_column_transformer(features: list[FeatureSpec] | list[dict[str, Any]]) -> ColumnTransformer:
+def build_column_transformer(
+    features: list[FeatureSpec] | list[dict[str, Any]],
+) -> ColumnTransformer:
     """An unfitted ``ColumnTransformer`` applying each feature's transform to its column.
 
     Columns not listed are dropped. The output is a dense float matrix whose columns follow

@@ -62,7 +62,10 @@ def onnx_input_types(
             elif sample is not None and spec.column in sample:
                 integer = np.issubdtype(np.asarray(sample[spec.column]).dtype, np.integer)
             types.append(
-                (spec.column, Int64TensorType([None, 1]) if integer else StringTensorType([None, 1]))
+                (
+                    spec.column,
+                    Int64TensorType([None, 1]) if integer else StringTensorType([None, 1]),
+                )
             )
     return types
 
@@ -231,7 +234,10 @@ def _convert_date_parts(scope: Any, operator: Any, container: Any) -> None:
     mp = floordiv(g.node("Add", [g.node("Mul", [doy, c(5)]), c(2)]), 153)
     day = g.node(
         "Add",
-        [g.node("Sub", [doy, floordiv(g.node("Add", [g.node("Mul", [mp, c(153)]), c(2)]), 5)]), c(1)],
+        [
+            g.node("Sub", [doy, floordiv(g.node("Add", [g.node("Mul", [mp, c(153)]), c(2)]), 5)]),
+            c(1),
+        ],
     )
     early = g.node("Less", [mp, c(10)])
     month = g.node("Where", [early, g.node("Add", [mp, c(3)]), g.node("Sub", [mp, c(9)])])

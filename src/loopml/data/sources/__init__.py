@@ -48,9 +48,7 @@ __all__ = [
     "read_source",
 ]
 
-SourceSpec = Annotated[
-    FileSource | SqlSource | HttpSource | LogSource, Field(discriminator="type")
-]
+SourceSpec = Annotated[FileSource | SqlSource | HttpSource | LogSource, Field(discriminator="type")]
 """Any source, told apart by its ``type`` field (``file``, ``sql``, ``http``, ``log``)."""
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceSpec)

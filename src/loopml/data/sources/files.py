@@ -210,15 +210,15 @@ class FileSource(SourceBase):
                     yielded = True
                     yield frame
                     return
-                for frame in self._scan("csv", entry, **kw).collect_batches(
-                    chunk_size=batch_rows
-                ):
+                for frame in self._scan("csv", entry, **kw).collect_batches(chunk_size=batch_rows):
                     yielded = True
                     yield frame
                 return
             except pl.exceptions.ComputeError as exc:
                 text = str(exc)
-                column = re.search(r"could not parse `(.*?)` as dtype `(\w+)` at column '(.*?)'", text)
+                column = re.search(
+                    r"could not parse `(.*?)` as dtype `(\w+)` at column '(.*?)'", text
+                )
                 if column and not yielded:
                     overrides[column.group(3)] = pl.String
                     continue
@@ -328,8 +328,7 @@ def _decode(path: str, encoding: str, source: FileSource) -> bytes:
         ) from None
     except UnicodeDecodeError as exc:
         raise SourceFormatError(
-            f"{source.describe()}: {path!r} is not valid {encoding} text "
-            f"(byte {exc.start})",
+            f"{source.describe()}: {path!r} is not valid {encoding} text (byte {exc.start})",
             hint="give the file's real encoding with --encoding",
         ) from None
 
