@@ -64,7 +64,12 @@ class Database:
                     if self.auto_upgrade:
                         from loopml.store.migrations import ensure_current
 
-                        ensure_current(engine, self.safe_uri)
+                        try:
+                            with self._translated():
+                                ensure_current(engine, self.safe_uri)
+                        except BaseException:
+                            engine.dispose()
+                            raise
                     self._engine = engine
         return self._engine
 
