@@ -226,6 +226,21 @@ def test_creating_an_existing_experiment_fails_with_a_hint(
     )
 
 
+def test_names_that_look_like_rich_markup_are_printed_literally(
+    capsys: pytest.CaptureFixture[str], loopml_home: Path
+) -> None:
+    assert cli(capsys, "experiments", "create", "[/oops]").code == 0
+    assert cli(capsys, "experiments", "create", "[bold]x").code == 0
+
+    listed = cli(capsys, "experiments")
+    missing = cli(capsys, "runs", "show", "[/nope]")
+
+    assert listed.code == 0, listed.err
+    assert "[/oops]" in listed.out
+    assert "[bold]x" in listed.out
+    assert_one_line_error(missing, "run '[/nope]' does not exist")
+
+
 # --- runs ----------------------------------------------------------------------------------------
 
 

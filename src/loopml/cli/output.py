@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from loopml.errors import LoopMLError
 
@@ -27,9 +28,7 @@ def print_json(document: Any) -> None:
     """Write ``document`` as JSON on stdout (non-finite floats become strings)."""
     import orjson
 
-    data = orjson.dumps(
-        _jsonable(document), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
-    )
+    data = orjson.dumps(_jsonable(document), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     sys.stdout.write(data.decode() + "\n")
     sys.stdout.flush()
 
@@ -38,19 +37,20 @@ def print_table(
     rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
 ) -> None:
     """A Rich table of ``rows`` restricted to ``columns``, in that order."""
-    table = Table(title=title, header_style="bold")
+    # Text(), not str: names and values are user data, and Rich would read "[x]" as markup.
+    table = Table(title=None if title is None else Text(title), header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(format_cell(row.get(column)) for column in columns))
+        table.add_row(*(Text(format_cell(row.get(column))) for column in columns))
     stdout.print(table)
 
 
 def print_error(exc: LoopMLError) -> None:
     """One line naming the problem, one line with the way out."""
-    stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    stderr.print(Text("error:", style="bold red"), Text(exc.message), highlight=False)
     if exc.hint:
-        stderr.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        stderr.print(Text("hint:", style="yellow"), Text(exc.hint), highlight=False)
 
 
 def format_cell(value: Any) -> str:
