@@ -23,12 +23,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from loopml.cli import db, experiments, models, runs
+    from loopml.cli import data, db, experiments, models, runs
 
     app.add_typer(db.app, name="db")
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
     app.add_typer(models.app, name="models")
+    app.add_typer(data.app, name="data")
 
 
 def main(argv: list[str] | None = None) -> int:
