@@ -1,0 +1,355 @@
+"""The prediction log: every prediction row, written off the hot path, readable with DuckDB.
+
+Layout under the log folder (Hive partitions, so DuckDB and polars see ``model`` and ``date``)::
+
+    predictions/model=<name>/date=<YYYY-MM-DD>/part-<pid>-<start>-<seq>.parquet
+    feedback/model=<name>/date=<YYYY-MM-DD>/part-....parquet
+    _spool/<pid>-<start>-<seq>/...arrows            (in-progress, not for readers)
+
+One row per predicted row: ``request_id``, ``row`` (its index in the request), ``timestamp``
+(UTC, ms), ``model``, ``version``, ``target`` (alias or version served), ``shadow``,
+``protocol``, ``status``, ``error``, ``latency_ms`` (of the whole request), ``inputs`` (a
+struct with one field per model input column), ``prediction`` and ``outputs`` (a struct of the
+other outputs, e.g. class probabilities). A request that failed validation logs one row with
+``status``/``error`` set and null inputs. Versions with different inputs land in different
+files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
+
+How it stays off the hot path: a request only appends a tuple to a deque. A writer thread
+wakes every ``spool_interval`` seconds (default 0.2), turns what accumulated into Arrow record
+batches and appends them to per-process spool files (Arrow IPC streams, written straight to
+the OS). Every ``roll_interval`` seconds (default 60), on shutdown, and when a spool grows
+large, spool files are rolled into Parquet files and deleted.
+
+Durability: graceful shutdown (SIGTERM through uvicorn, or :meth:`PredictionLog.close`) rolls
+everything into Parquet: nothing is lost. Under ``kill -9`` what was already spooled survives
+(it is in the OS, not the process), and is rolled into Parquet by :func:`recover`, which every
+new server runs at start. **Loss window under kill -9: the predictions recorded during the
+last ``spool_interval`` (0.2 s by default) before the kill.** A power cut can lose more: the
+spool is not fsynced.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["LogEntry", "PredictionLog", "recover"]
+
+logger = logging.getLogger("loopml.serve.predlog")
+
+SPOOL_ROWS_LIMIT = 200_000
+
+
+class LogEntry(NamedTuple):
+    """One request, as recorded on the hot path (converted later by the writer thread)."""
+
+    request_id: str
+    timestamp_ms: int
+    model: Any  # the LoadedModel that answered (or None when the request never reached one)
+    name: str
+    version: str
+    target: str
+    shadow: bool
+    protocol: str
+    status: int
+    error: str | None
+    latency_ms: float
+    inputs: dict[str, np.ndarray] | None
+    outputs: list[Any] | None
+
+
+class FeedbackEntry(NamedTuple):
+    request_id: str
+    row: int | None
+    timestamp_ms: int
+    name: str
+    version: str
+    label: Any
+
+
+class PredictionLog:
+    """Asynchronous, partitioned prediction and feedback log of one server process."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        spool_interval: float = 0.2,
+        roll_interval: float = 60.0,
+        log_inputs: bool = True,
+        recent_ids: int = 1_000_000,
+        on_rows: Callable[[list[LogEntry]], None] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.spool_interval = spool_interval
+        self.roll_interval = roll_interval
+        self.log_inputs = log_inputs
+        self._recent_limit = recent_ids
+        self._on_rows = on_rows
+        self._queue: collections.deque[LogEntry] = collections.deque()
+        self._feedback: collections.deque[FeedbackEntry] = collections.deque()
+        self.recent: dict[str, tuple[str, str, int]] = {}  # request_id -> (name, version, rows)
+        self._recent_order: collections.deque[str] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._spool: _Spool | None = None
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    # ---- hot path --------------------------------------------------------------------
+
+    def record(self, entry: LogEntry) -> None:
+        """Queue one request for the log (constant time; never blocks on I/O)."""
+        self._queue.append(entry)
+        if entry.status == 200 and not entry.shadow:
+            rows = 0 if entry.outputs is None else len(entry.outputs[0])
+            self.recent[entry.request_id] = (entry.name, entry.version, rows)
+            self._recent_order.append(entry.request_id)
+
+    def record_feedback(self, entry: FeedbackEntry) -> None:
+        self._feedback.append(entry)
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover spools left by killed processes, then start the writer thread."""
+        recover(self.folder)
+        self._spool = _Spool(self.folder)
+        self._thread = threading.Thread(target=self._loop, name="loopml-predlog", daemon=True)
+        self._thread.start()
+
+    def flush(self) -> None:
+        """Write everything queued so far to the spool (used by tests and shutdown)."""
+        with self._lock:
+            self._drain()
+
+    def close(self) -> None:
+        """Write everything and roll it into Parquet; safe to call twice."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        with self._lock:
+            self._drain()
+            if self._spool is not None:
+                self._spool.roll()
+                self._spool.remove()
+                self._spool = None
+
+    # ---- writer thread ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        last_roll = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(self.spool_interval)
+            if self._stop.is_set():
+                break
+            try:
+                with self._lock:
+                    self._drain()
+                    spool = self._spool
+                    if spool is not None and (
+                        time.monotonic() - last_roll >= self.roll_interval
+                        or spool.rows >= SPOOL_ROWS_LIMIT
+                    ):
+                        spool.roll()
+                        last_roll = time.monotonic()
+            except Exception:  # the log must never take the server down
+                logger.exception("prediction log writer failed; will retry")
+            self._trim_recent()
+
+    def _drain(self) -> None:
+        if self._spool is None:
+            return
+        entries: list[LogEntry] = []
+        queue = self._queue
+        while queue:
+            entries.append(queue.popleft())
+        if entries:
+            if self._on_rows is not None:
+                try:
+                    self._on_rows(entries)
+                except Exception:
+                    logger.exception("prediction summary callback failed")
+            from loopml.serve.logschema import prediction_batches
+
+            for key, batch in prediction_batches(entries, log_inputs=self.log_inputs):
+                self._spool.write("predictions", key, batch)
+        feedback: list[FeedbackEntry] = []
+        while self._feedback:
+            feedback.append(self._feedback.popleft())
+        if feedback:
+            from loopml.serve.logschema import feedback_batches
+
+            for key, batch in feedback_batches(feedback):
+                self._spool.write("feedback", key, batch)
+
+    def _trim_recent(self) -> None:
+        excess = len(self._recent_order) - self._recent_limit
+        for _ in range(max(0, excess)):
+            self.recent.pop(self._recent_order.popleft(), None)
+
+
+class _Spool:
+    """This process's spool folder: one Arrow IPC stream per (table, model, version)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.rows = 0
+        self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
+        self._seq = 0
+        self._open()
+
+    def _open(self) -> None:
+        self._seq += 1
+        self.dir = self.folder / "_spool" / f"{self._prefix}-{self._seq}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.dir / ".lock", "w")  # noqa: SIM115 - held while alive
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._writers: dict[tuple[str, str, str, str], Any] = {}
+        self.rows = 0
+
+    def write(self, table: str, key: tuple[str, str, str], batch: Any) -> None:
+        import pyarrow as pa
+
+        full_key = (table, *key)
+        writer = self._writers.get(full_key)
+        if writer is None:
+            name, version, date = key
+            path = self.dir / f"{table}~{_safe(name)}~{_safe(version)}~{date}.arrows"
+            sink = pa.OSFile(str(path), "wb")  # unbuffered: each batch reaches the OS
+            writer = pa.ipc.new_stream(sink, batch.schema)
+            self._writers[full_key] = (writer, sink, batch.schema)
+        else:
+            writer, sink, schema = writer
+            if batch.schema != schema:
+                # A new schema for the same model version (rare: e.g. nulls typed
+                # differently). Close this stream and start another next to it.
+                writer.close()
+                sink.close()
+                name, version, date = key
+                path = (
+                    self.dir
+                    / f"{table}~{_safe(name)}~{_safe(version)}~{date}~{time.monotonic_ns()}.arrows"
+                )
+                sink = pa.OSFile(str(path), "wb")
+                writer = pa.ipc.new_stream(sink, batch.schema)
+                self._writers[full_key] = (writer, sink, batch.schema)
+        writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def roll(self) -> None:
+        """Turn the spool into Parquet files and start a fresh spool."""
+        for writer, sink, _ in self._writers.values():
+            writer.close()
+            sink.close()
+        old_dir, old_lock = self.dir, self._lock_file
+        had_rows = bool(self._writers)
+        self._open()
+        if had_rows:
+            _roll_folder(old_dir, self.folder)
+        _remove_dir(old_dir)
+        old_lock.close()
+
+    def remove(self) -> None:
+        for writer, sink, _ in self._writers.values():
+            writer.close()
+            sink.close()
+        if self._writers:
+            _roll_folder(self.dir, self.folder)
+        _remove_dir(self.dir)
+        self._lock_file.close()
+
+
+def recover(folder: str | Path) -> int:
+    """Roll spools left by dead processes (``kill -9``) into Parquet; returns rows recovered.
+
+    A live process holds a lock on its spool, so running this next to live servers is safe.
+    """
+    root = Path(folder) / "_spool"
+    if not root.is_dir():
+        return 0
+    recovered = 0
+    for spool in sorted(root.iterdir()):
+        lock_path = spool / ".lock"
+        try:
+            handle = open(lock_path, "a")  # noqa: SIM115
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue  # its process is alive
+        try:
+            recovered += _roll_folder(spool, Path(folder))
+            _remove_dir(spool)
+        finally:
+            handle.close()
+    return recovered
+
+
+def _roll_folder(spool: Path, root: Path) -> int:
+    """Write each stream of ``spool`` as a Parquet file in its partition; returns rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for path in sorted(spool.glob("*.arrows")):
+        batches = _read_stream(path)
+        if not batches:
+            continue
+        table = pa.Table.from_batches(batches)
+        parts = path.stem.split("~")
+        kind, name, date = parts[0], parts[1], parts[3]
+        target = root / kind / f"model={name}" / f"date={date}"
+        target.mkdir(parents=True, exist_ok=True)
+        # Named after the spool file: recovering the same spool twice overwrites, never doubles.
+        final = target / f"part-{spool.name}-{path.stem.split('~', 1)[1].replace('~', '-')}.parquet"
+        tmp = final.with_suffix(".parquet.tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, final)
+        rows += table.num_rows
+    return rows
+
+
+def _read_stream(path: Path) -> list[Any]:
+    """Every complete record batch of an IPC stream (a killed writer may leave a torn tail)."""
+    import pyarrow as pa
+
+    batches = []
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            reader = pa.ipc.open_stream(source)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # keep the batches read before the torn tail
+    return batches
+
+
+def _remove_dir(folder: Path) -> None:
+    for path in folder.iterdir() if folder.exists() else ():
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _safe(text: str) -> str:
+    """A partition value safe in a path (model names are already restricted by the registry)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)

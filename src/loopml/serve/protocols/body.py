@@ -1,0 +1,81 @@
+"""Parsing JSON request bodies and writing JSON replies, shared by every protocol."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from loopml.errors import InvalidInputError
+from loopml.serve.limits import UnsupportedMediaTypeError, media_type
+from loopml.serve.state import Call, Reply
+
+__all__ = ["check_json", "json_reply", "load_json"]
+
+_DUMP = orjson.OPT_SERIALIZE_NUMPY
+
+
+def load_json(body: bytes, where: str = "request body") -> Any:
+    """Parse ``body``; a clear error for empty bodies, bad JSON and NaN/Infinity literals."""
+    if not body:
+        raise InvalidInputError(f"{where} is empty; expected a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        detail = str(exc)
+    try:  # orjson is strict; the stdlib accepts NaN/Infinity, which tells us what went wrong
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError(
+            f"{where} is not valid JSON: {detail}",
+            hint="check the JSON syntax, e.g. with `python -m json.tool`",
+        ) from None
+    raise InvalidInputError(
+        f"{where} contains NaN or Infinity, which are not JSON values",
+        hint="send missing values as null, and only if the model accepts them",
+    )
+
+
+def check_json(call: Call, *, allow_missing: bool = True) -> None:
+    """Refuse a Content-Type other than JSON (415); a missing one is read as JSON."""
+    kind, params = media_type(call.header(b"content-type"))
+    if not kind and allow_missing:
+        return
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {kind or '(none)'!r} is not supported here; expected application/json",
+            hint="send the header Content-Type: application/json",
+        )
+    charset = params.get("charset")
+    if charset not in (None, "utf-8", "utf8"):
+        raise UnsupportedMediaTypeError(
+            f"charset {charset!r} is not supported; JSON bodies must be UTF-8"
+        )
+
+
+def json_reply(
+    document: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+) -> Reply:
+    """A JSON reply; numpy arrays serialise natively, object arrays via ``tolist``."""
+    try:
+        body = orjson.dumps(document, option=_DUMP)
+    except TypeError:
+        body = orjson.dumps(_plain(document), option=_DUMP)
+    return Reply(status, body, b"application/json", headers or [])
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
