@@ -94,8 +94,9 @@ def empty_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(store_uri: str, tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", store_uri=store_uri,
-                    artifact_uri=str(tmp_path / "artifacts"))
+    return Settings(
+        home=tmp_path / "home", store_uri=store_uri, artifact_uri=str(tmp_path / "artifacts")
+    )
 
 
 @pytest.fixture

@@ -75,7 +75,36 @@ _LAZY: dict[str, str] = {
     "ModelRegistry": "loopml.registry",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "ModelRegistry",
+    "Run",
+    "RunStatus",
+    "Settings",
+    "__version__",
+    "active_run",
+    "end_run",
+    "get_client",
+    "get_experiment_by_name",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -39,8 +39,14 @@ def model_run(client: Client, tmp_path: Path) -> str:
 def test_registering_a_run_artifact_creates_numbered_versions(
     registry: ModelRegistry, model_run: str
 ) -> None:
-    first = registry.register_version("churn", model_run, "model", metrics={"rmse": 0.5},
-                                      description="first", tags={"owner": "risk"})
+    first = registry.register_version(
+        "churn",
+        model_run,
+        "model",
+        metrics={"rmse": 0.5},
+        description="first",
+        tags={"owner": "risk"},
+    )
     second = registry.register_version("churn", model_run, "model", metrics={"rmse": 0.4})
     assert (first.version, second.version) == (1, 2)
     assert first.artifact_uri == f"runs:/{model_run}/model"
@@ -116,12 +122,23 @@ def test_every_registry_change_is_in_the_audit_log_with_before_and_after(
     registry.delete_alias("churn", "champion")
     events = list(reversed(registry.history("churn")))
     assert [e.action for e in events] == [
-        "create_model", "register_version", "register_version", "set_alias", "move_alias",
-        "set_version_description", "set_version_tag", "delete_version_tag", "delete_alias",
+        "create_model",
+        "register_version",
+        "register_version",
+        "set_alias",
+        "move_alias",
+        "set_version_description",
+        "set_version_tag",
+        "delete_version_tag",
+        "delete_alias",
     ]
     move = events[4]
     assert (move.actor, move.entity_id, move.before, move.after) == (
-        "bob", "churn@champion", {"version": 1}, {"version": 2})
+        "bob",
+        "churn@champion",
+        {"version": 1},
+        {"version": 2},
+    )
     assert events[5].before == {"description": None}
     assert all(e.at > 0 for e in events)
 
@@ -130,15 +147,22 @@ def test_lineage_goes_from_version_to_run_to_dataset_versions_to_code_commit(
     registry: ModelRegistry, client: Client, model_run: str
 ) -> None:
     with client.database.write() as conn:
-        dataset_id = conn.execute(sa.text(
-            "INSERT INTO datasets (name, created_at) VALUES ('loans', 1) RETURNING dataset_id"
-        )).scalar()
-        version_id = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (dataset_id, version, uri, row_count, content_hash, "
-            "created_at) VALUES (:d, 3, 'mem://loans', 10, 'abc', 1) RETURNING id"
-        ), {"d": dataset_id}).scalar()
-        conn.execute(sa.text("UPDATE runs SET git_commit = 'deadbeef', git_dirty = :f "
-                             "WHERE run_id = :r"), {"r": model_run, "f": False})
+        dataset_id = conn.execute(
+            sa.text(
+                "INSERT INTO datasets (name, created_at) VALUES ('loans', 1) RETURNING dataset_id"
+            )
+        ).scalar()
+        version_id = conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (dataset_id, version, uri, row_count, content_hash, "
+                "created_at) VALUES (:d, 3, 'mem://loans', 10, 'abc', 1) RETURNING id"
+            ),
+            {"d": dataset_id},
+        ).scalar()
+        conn.execute(
+            sa.text("UPDATE runs SET git_commit = 'deadbeef', git_dirty = :f WHERE run_id = :r"),
+            {"r": model_run, "f": False},
+        )
     client.log_inputs(model_run, [version_id], "training")
     registry.register_version("churn", model_run, "model")
     registry.set_alias("churn", "champion", 1)
@@ -168,13 +192,16 @@ def test_model_references_parse(ref: str, expected: tuple[Any, ...]) -> None:
     assert (parsed.name, parsed.version, parsed.alias) == expected
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("churn:abc", "not a positive integer"),
-    ("churn:0", "not a positive integer"),
-    ("", "is empty"),
-    ("bad name@x", "not valid"),
-    ("churn@", "alias '' is not valid"),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("churn:abc", "not a positive integer"),
+        ("churn:0", "not a positive integer"),
+        ("", "is empty"),
+        ("bad name@x", "not valid"),
+        ("churn@", "alias '' is not valid"),
+    ],
+)
 def test_bad_model_references_say_how_to_write_one(ref: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         parse_ref(ref)

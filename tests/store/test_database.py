@@ -29,17 +29,35 @@ def test_schema_is_created_on_first_use_at_the_head_revision(empty_store_uri: st
     assert revision_of(db) == HEAD
     with db.read() as conn:
         tables = set(sa.inspect(conn).get_table_names())
-    assert {"experiments", "runs", "metrics", "params", "tags", "artifacts", "datasets",
-            "dataset_versions", "registered_models", "model_versions", "model_aliases",
-            "deployments", "audit_log", "latest_metrics", "run_inputs"} <= tables
+    assert {
+        "experiments",
+        "runs",
+        "metrics",
+        "params",
+        "tags",
+        "artifacts",
+        "datasets",
+        "dataset_versions",
+        "registered_models",
+        "model_versions",
+        "model_aliases",
+        "deployments",
+        "audit_log",
+        "latest_metrics",
+        "run_inputs",
+    } <= tables
     db.dispose()
 
 
 def test_upgrade_is_idempotent_and_keeps_data(empty_store_uri: str) -> None:
     db = Database(empty_store_uri)
     with db.write() as conn:
-        conn.execute(sa.text("INSERT INTO experiments (name, lifecycle_stage, created_at, "
-                             "updated_at) VALUES ('kept', 'active', 1, 1)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO experiments (name, lifecycle_stage, created_at, "
+                "updated_at) VALUES ('kept', 'active', 1, 1)"
+            )
+        )
     upgrade(db.engine)
     upgrade(db.engine)
     again = Database(empty_store_uri)
@@ -63,8 +81,12 @@ def test_a_store_made_by_an_older_schema_is_upgraded_never_recreated(
         conn.execute(sa.text("CREATE TABLE user_notes (note TEXT)"))
         conn.execute(sa.text("INSERT INTO user_notes VALUES ('mine')"))
         if older != "base":
-            conn.execute(sa.text("INSERT INTO experiments (name, lifecycle_stage, created_at, "
-                                 "updated_at) VALUES ('old', 'active', 1, 1)"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO experiments (name, lifecycle_stage, created_at, "
+                    "updated_at) VALUES ('old', 'active', 1, 1)"
+                )
+            )
     engine.dispose()
 
     db = Database(empty_store_uri)
@@ -120,15 +142,13 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
 
 def test_an_unreachable_postgres_server_gives_a_clear_error() -> None:
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    with pytest.raises(BackendUnavailableError, match=r"cannot be used") as info:
-        with db.read():
-            pass
+    with pytest.raises(BackendUnavailableError, match=r"cannot be used") as info, db.read():
+        pass
     assert "LOOPML_STORE_URI" in (info.value.hint or "")
 
 
 def test_messages_never_show_the_database_password() -> None:
     db = Database("postgresql+psycopg://user:s3cret@127.0.0.1:1/none")
-    with pytest.raises(BackendUnavailableError) as info:
-        with db.read():
-            pass
+    with pytest.raises(BackendUnavailableError) as info, db.read():
+        pass
     assert "s3cret" not in str(info.value)

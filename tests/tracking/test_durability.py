@@ -17,14 +17,24 @@ from loopml import Client
 from loopml.config import Settings
 
 
-def start_script(settings: Settings, body: str,
-                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_script(
+    settings: Settings, body: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """A Python process using loopml on the same store; use it in a ``with`` block."""
-    env = {**os.environ, "LOOPML_STORE_URI": str(settings.store_uri),
-           "LOOPML_ARTIFACT_URI": str(settings.artifact_uri), **(extra_env or {})}
+    env = {
+        **os.environ,
+        "LOOPML_STORE_URI": str(settings.store_uri),
+        "LOOPML_ARTIFACT_URI": str(settings.artifact_uri),
+        **(extra_env or {}),
+    }
     script = "import loopml, sys, time\n" + textwrap.dedent(body)
-    return subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def run_script(settings: Settings, body: str) -> subprocess.CompletedProcess[str]:
@@ -59,14 +69,17 @@ def history_length(settings: Settings, run_id: str, key: str = "m") -> int:
 
 
 def test_end_run_flushes_so_another_process_reads_everything(settings: Settings) -> None:
-    with start_script(settings, """
+    with start_script(
+        settings,
+        """
         run = loopml.start_run()
         for i in range(3000):
             loopml.log_metric("m", i, step=i)
         loopml.end_run()
         print(run.info.run_id, flush=True)
         time.sleep(30)  # still alive: only end_run can have written the values
-    """) as proc:
+    """,
+    ) as proc:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
         try:
@@ -77,11 +90,14 @@ def test_end_run_flushes_so_another_process_reads_everything(settings: Settings)
 
 
 def test_nothing_is_lost_when_the_script_exits_without_ending_the_run(settings: Settings) -> None:
-    proc = run_script(settings, """
+    proc = run_script(
+        settings,
+        """
         loopml.start_run()
         for i in range(2500):
             loopml.log_metric("m", i, step=i)
-    """)
+    """,
+    )
     assert proc.returncode == 0, proc.stderr
     run, _ = only_run(settings)
     assert run.info.status == "FINISHED"
@@ -89,12 +105,15 @@ def test_nothing_is_lost_when_the_script_exits_without_ending_the_run(settings: 
 
 
 def test_an_uncaught_exception_flushes_and_marks_the_run_failed(settings: Settings) -> None:
-    proc = run_script(settings, """
+    proc = run_script(
+        settings,
+        """
         loopml.start_run()
         for i in range(1200):
             loopml.log_metric("m", i, step=i)
         raise RuntimeError("boom")
-    """)
+    """,
+    )
     assert proc.returncode == 1
     run, _ = only_run(settings)
     assert run.info.status == "FAILED"
@@ -105,12 +124,15 @@ def test_an_uncaught_exception_flushes_and_marks_the_run_failed(settings: Settin
 def test_an_exception_inside_the_context_manager_flushes_and_fails_the_run(
     settings: Settings,
 ) -> None:
-    proc = run_script(settings, """
+    proc = run_script(
+        settings,
+        """
         with loopml.start_run():
             for i in range(700):
                 loopml.log_metric("m", i, step=i)
             raise ValueError("bad data")
-    """)
+    """,
+    )
     assert proc.returncode == 1
     run, _ = only_run(settings)
     assert run.info.status == "FAILED"
@@ -119,13 +141,16 @@ def test_an_exception_inside_the_context_manager_flushes_and_fails_the_run(
 
 
 def test_sigterm_flushes_everything_logged_and_marks_the_run_killed(settings: Settings) -> None:
-    with start_script(settings, """
+    with start_script(
+        settings,
+        """
         loopml.start_run()
         for i in range(4000):
             loopml.log_metric("m", i, step=i)
         print("logged", flush=True)
         time.sleep(60)
-    """) as proc:
+    """,
+    ) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "logged"
         proc.send_signal(signal.SIGTERM)
@@ -139,13 +164,17 @@ def test_sigterm_flushes_everything_logged_and_marks_the_run_killed(settings: Se
 def test_a_run_whose_process_was_killed_shows_as_failed_once_its_heartbeat_is_stale(
     settings: Settings,
 ) -> None:
-    with start_script(settings, """
+    with start_script(
+        settings,
+        """
         run = loopml.start_run()
         loopml.log_metric("m", 1.0)
         loopml.get_client().flush()
         print(run.info.run_id, flush=True)
         time.sleep(60)
-    """, extra_env={"LOOPML_HEARTBEAT_TIMEOUT": "1"}) as proc:
+    """,
+        extra_env={"LOOPML_HEARTBEAT_TIMEOUT": "1"},
+    ) as proc:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
         proc.kill()
@@ -170,11 +199,15 @@ def test_a_run_whose_process_was_killed_shows_as_failed_once_its_heartbeat_is_st
 def test_a_live_run_keeps_its_heartbeat_and_stays_running(settings: Settings) -> None:
     from dataclasses import replace
 
-    with start_script(settings, """
+    with start_script(
+        settings,
+        """
         run = loopml.start_run()
         print(run.info.run_id, flush=True)
         time.sleep(60)
-    """, extra_env={"LOOPML_HEARTBEAT_TIMEOUT": "1"}) as proc:
+    """,
+        extra_env={"LOOPML_HEARTBEAT_TIMEOUT": "1"},
+    ) as proc:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
         client = Client(replace(settings, heartbeat_timeout=1.0))

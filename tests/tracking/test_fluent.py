@@ -31,9 +31,15 @@ def test_a_run_records_params_metrics_tags_and_ends_finished(fluent: Any) -> Non
 
 
 def test_an_exception_inside_the_run_marks_it_failed_with_the_error(fluent: Any) -> None:
-    with pytest.raises(ZeroDivisionError), fluent.start_run() as run:
-        fluent.log_metric("before", 1.0)
-        _ = 1 / 0
+    def train() -> str:
+        with fluent.start_run() as run:
+            fluent.log_metric("before", 1.0)
+            _ = 1 / 0
+        return run.info.run_id  # pragma: no cover
+
+    with pytest.raises(ZeroDivisionError):
+        train()
+    run = fluent.last_active_run()
     stored = fluent.get_client().get_run(run.info.run_id)
     assert stored.info.status == "FAILED"
     assert "ZeroDivisionError" in stored.info.failure_reason
@@ -152,8 +158,16 @@ def test_artifacts_are_stored_listed_and_read_back(fluent: Any, tmp_path: Path) 
     plt.close(fig)
     client = fluent.get_client()
     paths = [a["path"] for a in client.list_artifacts(run.info.run_id)]
-    assert paths == sorted(["notes.txt", "copies/notes.txt", "data/sub/x.csv", "config.json",
-                            "config.yaml", "plots/line.png"])
+    assert paths == sorted(
+        [
+            "notes.txt",
+            "copies/notes.txt",
+            "data/sub/x.csv",
+            "config.json",
+            "config.yaml",
+            "plots/line.png",
+        ]
+    )
     assert client.read_artifact(run.info.run_id, "config.yaml") == b"a: 1\n"
     assert client.read_artifact(run.info.run_id, "plots/line.png").startswith(b"\x89PNG")
     out = client.download_artifacts(run.info.run_id, "data", tmp_path / "dl")
@@ -199,8 +213,15 @@ def test_search_runs_filters_orders_and_returns_a_dataframe(fluent: Any) -> None
     assert list(frame["run_name"]) == ["r0"]
     everything = fluent.search_runs(experiment_names=["search"], order_by=["metrics.rmse ASC"])
     assert list(everything["metrics.rmse"]) == [0.1, 0.2, 0.3, 0.6]
-    assert {"run_id", "experiment_id", "status", "start_time", "end_time", "params.model",
-            "tags.team"} <= set(everything.columns)
+    assert {
+        "run_id",
+        "experiment_id",
+        "status",
+        "start_time",
+        "end_time",
+        "params.model",
+        "tags.team",
+    } <= set(everything.columns)
     assert len(fluent.search_runs(experiment_names=["search"], max_results=2)) == 2
 
 

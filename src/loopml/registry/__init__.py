@@ -4,4 +4,11 @@ from loopml.registry.entities import AuditEvent, ModelVersion, RegisteredModel
 from loopml.registry.refs import ModelRef, parse_ref
 from loopml.registry.registry import ModelRegistry
 
-__all__ = ["AuditEvent", "ModelRef", "ModelRegistry", "ModelVersion", "RegisteredModel", "parse_ref"]
+__all__ = [
+    "AuditEvent",
+    "ModelRef",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegisteredModel",
+    "parse_ref",
+]

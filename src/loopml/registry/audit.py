@@ -32,14 +32,24 @@ def record(
 
     conn.execute(
         insert(AuditRow).values(
-            at=at, actor=actor, action=action, entity_type=entity_type,
-            entity_id=entity_id, before=before, after=after,
+            at=at,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            before=before,
+            after=after,
         )
     )
 
 
-def events(conn: Connection, *, entity_prefix: str | None = None,
-           entity_type: str | None = None, limit: int = 1000) -> list[AuditEvent]:
+def events(
+    conn: Connection,
+    *,
+    entity_prefix: str | None = None,
+    entity_type: str | None = None,
+    limit: int = 1000,
+) -> list[AuditEvent]:
     from sqlalchemy import select
 
     from loopml.store.models import AuditEvent as AuditRow
@@ -55,8 +65,14 @@ def events(conn: Connection, *, entity_prefix: str | None = None,
         )
     return [
         AuditEvent(
-            id=r.id, at=r.at, actor=r.actor, action=r.action, entity_type=r.entity_type,
-            entity_id=r.entity_id, before=r.before, after=r.after,
+            id=r.id,
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            entity_type=r.entity_type,
+            entity_id=r.entity_id,
+            before=r.before,
+            after=r.after,
         )
         for r in conn.execute(query)
     ]

@@ -47,7 +47,7 @@ class ModelVersion:
     def artifact_path(self) -> str:
         """The artifact folder inside the source run (``runs:/<run_id>/<path>``)."""
         prefix = f"runs:/{self.run_id}/"
-        return self.artifact_uri[len(prefix):] if self.artifact_uri.startswith(prefix) else ""
+        return self.artifact_uri[len(prefix) :] if self.artifact_uri.startswith(prefix) else ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -51,7 +51,7 @@ def parse_ref(ref: str) -> ModelRef:
     """Parse ``NAME@ALIAS``, ``NAME:VERSION``, ``NAME`` (latest) or ``models:/NAME/V``."""
     text = ref.strip() if isinstance(ref, str) else ""
     if text.startswith("models:/"):
-        body = text[len("models:/"):]
+        body = text[len("models:/") :]
         if "@" in body:
             text = body
         elif "/" in body:

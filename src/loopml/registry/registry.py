@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import ConflictError, InvalidInputError, NotFoundError
+from loopml.errors import InvalidInputError, NotFoundError
 from loopml.registry import audit
 from loopml.registry.entities import AuditEvent, ModelVersion, RegisteredModel
 from loopml.registry.refs import ModelRef, check_alias, check_model_name, parse_ref
@@ -46,8 +46,9 @@ class ModelRegistry:
 
     # --- models ---------------------------------------------------------------------------------
 
-    def create_model(self, name: str, description: str | None = None, *,
-                     actor: str | None = None) -> RegisteredModel:
+    def create_model(
+        self, name: str, description: str | None = None, *, actor: str | None = None
+    ) -> RegisteredModel:
         from sqlalchemy import insert, select
 
         from loopml.store.models import RegisteredModel as ModelRow
@@ -63,10 +64,21 @@ class ModelRegistry:
                     hint=f"register a new version of it, or see `loopml models show {name}`",
                 )
             now = _now()
-            conn.execute(insert(ModelRow).values(name=name, description=description,
-                                                 created_at=now, updated_at=now))
-            audit.record(conn, actor=_actor(actor), action="create_model", entity_type="model",
-                         entity_id=name, before=None, after={"description": description}, at=now)
+            conn.execute(
+                insert(ModelRow).values(
+                    name=name, description=description, created_at=now, updated_at=now
+                )
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="create_model",
+                entity_type="model",
+                entity_id=name,
+                before=None,
+                after={"description": description},
+                at=now,
+            )
 
         self.db.run_write(work)
         return self.get_model(name)
@@ -84,8 +96,9 @@ class ModelRegistry:
             names = conn.execute(select(ModelRow.name).order_by(ModelRow.name)).scalars().all()
             return [self._model(conn, n) for n in names]
 
-    def set_model_description(self, name: str, description: str, *,
-                              actor: str | None = None) -> None:
+    def set_model_description(
+        self, name: str, description: str, *, actor: str | None = None
+    ) -> None:
         from sqlalchemy import update
 
         from loopml.store.models import RegisteredModel as ModelRow
@@ -93,12 +106,21 @@ class ModelRegistry:
         def work(conn: Connection) -> None:
             before = self._model(conn, name)
             now = _now()
-            conn.execute(update(ModelRow).where(ModelRow.name == name)
-                         .values(description=description, updated_at=now))
-            audit.record(conn, actor=_actor(actor), action="set_model_description",
-                         entity_type="model", entity_id=name,
-                         before={"description": before.description},
-                         after={"description": description}, at=now)
+            conn.execute(
+                update(ModelRow)
+                .where(ModelRow.name == name)
+                .values(description=description, updated_at=now)
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="set_model_description",
+                entity_type="model",
+                entity_id=name,
+                before={"description": before.description},
+                after={"description": description},
+                at=now,
+            )
 
         self.db.run_write(work)
 
@@ -125,10 +147,15 @@ class ModelRegistry:
         from sqlalchemy import func, insert, select
 
         from loopml.artifacts import check_artifact_path
-        from loopml.store.models import Artifact, Run, RunInput
-        from loopml.store.models import DatasetVersion, Dataset
+        from loopml.store.models import (
+            Artifact,
+            Dataset,
+            DatasetVersion,
+            ModelVersionTag,
+            Run,
+            RunInput,
+        )
         from loopml.store.models import ModelVersion as VersionRow
-        from loopml.store.models import ModelVersionTag
         from loopml.store.models import RegisteredModel as ModelRow
 
         check_model_name(name)
@@ -160,20 +187,42 @@ class ModelRegistry:
                 model_query = model_query.with_for_update()
             if conn.execute(model_query).first() is None:
                 conn.execute(insert(ModelRow).values(name=name, created_at=now, updated_at=now))
-                audit.record(conn, actor=_actor(actor), action="create_model",
-                             entity_type="model", entity_id=name, before=None, after={}, at=now)
+                audit.record(
+                    conn,
+                    actor=_actor(actor),
+                    action="create_model",
+                    entity_type="model",
+                    entity_id=name,
+                    before=None,
+                    after={},
+                    at=now,
+                )
                 if conn.dialect.name == "postgresql":
                     conn.execute(model_query)
-            version = (conn.execute(select(func.max(VersionRow.version))
-                                    .where(VersionRow.name == name)).scalar() or 0) + 1
+            version = (
+                conn.execute(
+                    select(func.max(VersionRow.version)).where(VersionRow.name == name)
+                ).scalar()
+                or 0
+            ) + 1
             datasets = [
-                {"dataset": r.name, "version": r.version, "dataset_version_id": r.id,
-                 "content_hash": r.content_hash, "contract_id": r.contract_id,
-                 "context": r.context}
+                {
+                    "dataset": r.name,
+                    "version": r.version,
+                    "dataset_version_id": r.id,
+                    "content_hash": r.content_hash,
+                    "contract_id": r.contract_id,
+                    "context": r.context,
+                }
                 for r in conn.execute(
-                    select(Dataset.name, DatasetVersion.version, DatasetVersion.id,
-                           DatasetVersion.content_hash, DatasetVersion.contract_id,
-                           RunInput.context)
+                    select(
+                        Dataset.name,
+                        DatasetVersion.version,
+                        DatasetVersion.id,
+                        DatasetVersion.content_hash,
+                        DatasetVersion.contract_id,
+                        RunInput.context,
+                    )
                     .join(DatasetVersion, DatasetVersion.id == RunInput.dataset_version_id)
                     .join(Dataset, Dataset.dataset_id == DatasetVersion.dataset_id)
                     .where(RunInput.run_id == run_id)
@@ -183,31 +232,53 @@ class ModelRegistry:
                 "run_id": run_id,
                 "experiment_id": str(run.experiment_id),
                 "datasets": datasets,
-                "code": {"git_commit": run.git_commit, "git_dirty": run.git_dirty,
-                         "source": run.source},
+                "code": {
+                    "git_commit": run.git_commit,
+                    "git_dirty": run.git_dirty,
+                    "source": run.source,
+                },
                 "environment": run.environment,
                 **dict(lineage or {}),
             }
             row = {
-                "name": name, "version": version, "run_id": run_id,
-                "artifact_uri": f"runs:/{run_id}/{folder}", "sha256": sha,
+                "name": name,
+                "version": version,
+                "run_id": run_id,
+                "artifact_uri": f"runs:/{run_id}/{folder}",
+                "sha256": sha,
                 "signature": dict(signature) if signature else None,
-                "metrics": dict(metrics or {}), "description": description,
-                "lineage": full_lineage, "status": "READY", "created_by": _actor(actor),
-                "created_at": now, "updated_at": now,
+                "metrics": dict(metrics or {}),
+                "description": description,
+                "lineage": full_lineage,
+                "status": "READY",
+                "created_by": _actor(actor),
+                "created_at": now,
+                "updated_at": now,
             }
             conn.execute(insert(VersionRow).values(**row))
             if tags:
-                conn.execute(insert(ModelVersionTag), [
-                    {"name": name, "version": version, "key": str(k), "value": str(v)}
-                    for k, v in tags.items()
-                ])
-            audit.record(conn, actor=_actor(actor), action="register_version",
-                         entity_type="model_version", entity_id=f"{name}:{version}",
-                         before=None,
-                         after={"run_id": run_id, "artifact_uri": row["artifact_uri"],
-                                "sha256": sha, "metrics": row["metrics"]},
-                         at=now)
+                conn.execute(
+                    insert(ModelVersionTag),
+                    [
+                        {"name": name, "version": version, "key": str(k), "value": str(v)}
+                        for k, v in tags.items()
+                    ],
+                )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="register_version",
+                entity_type="model_version",
+                entity_id=f"{name}:{version}",
+                before=None,
+                after={
+                    "run_id": run_id,
+                    "artifact_uri": row["artifact_uri"],
+                    "sha256": sha,
+                    "metrics": row["metrics"],
+                },
+                at=now,
+            )
             return version
 
         version = self.db.run_write(work)
@@ -224,8 +295,15 @@ class ModelRegistry:
 
         with self.db.read() as conn:
             self._model(conn, name)
-            numbers = conn.execute(select(VersionRow.version).where(VersionRow.name == name)
-                                   .order_by(VersionRow.version)).scalars().all()
+            numbers = (
+                conn.execute(
+                    select(VersionRow.version)
+                    .where(VersionRow.name == name)
+                    .order_by(VersionRow.version)
+                )
+                .scalars()
+                .all()
+            )
             return [self._version(conn, name, n) for n in numbers]
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
@@ -244,8 +322,10 @@ class ModelRegistry:
             return self.get_version(parsed.name, aliases[parsed.alias])
         versions = self.list_versions(parsed.name)
         if not versions:
-            raise NotFoundError(f"model {parsed.name!r} has no versions",
-                                hint="register one with `loopml run` or register_version()")
+            raise NotFoundError(
+                f"model {parsed.name!r} has no versions",
+                hint="register one with `loopml run` or register_version()",
+            )
         return versions[-1]
 
     def compare_versions(self, name: str, versions: Sequence[int]) -> dict[str, dict[int, Any]]:
@@ -257,8 +337,9 @@ class ModelRegistry:
                 table.setdefault(key, {})[mv.version] = value
         return table
 
-    def set_version_description(self, name: str, version: int, description: str, *,
-                                actor: str | None = None) -> ModelVersion:
+    def set_version_description(
+        self, name: str, version: int, description: str, *, actor: str | None = None
+    ) -> ModelVersion:
         from sqlalchemy import update
 
         from loopml.store.models import ModelVersion as VersionRow
@@ -266,19 +347,28 @@ class ModelRegistry:
         def work(conn: Connection) -> None:
             before = self._version(conn, name, _version_number(name, version))
             now = _now()
-            conn.execute(update(VersionRow)
-                         .where(VersionRow.name == name, VersionRow.version == before.version)
-                         .values(description=description, updated_at=now))
-            audit.record(conn, actor=_actor(actor), action="set_version_description",
-                         entity_type="model_version", entity_id=before.ref,
-                         before={"description": before.description},
-                         after={"description": description}, at=now)
+            conn.execute(
+                update(VersionRow)
+                .where(VersionRow.name == name, VersionRow.version == before.version)
+                .values(description=description, updated_at=now)
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="set_version_description",
+                entity_type="model_version",
+                entity_id=before.ref,
+                before={"description": before.description},
+                after={"description": description},
+                at=now,
+            )
 
         self.db.run_write(work)
         return self.get_version(name, version)
 
-    def set_version_tag(self, name: str, version: int, key: str, value: Any, *,
-                        actor: str | None = None) -> None:
+    def set_version_tag(
+        self, name: str, version: int, key: str, value: Any, *, actor: str | None = None
+    ) -> None:
         from loopml.store.models import ModelVersionTag
         from loopml.tracking.store import _upsert
         from loopml.tracking.validation import check_key, tag_text
@@ -289,17 +379,29 @@ class ModelRegistry:
         def work(conn: Connection) -> None:
             before = self._version(conn, name, _version_number(name, version))
             now = _now()
-            _upsert(conn, ModelVersionTag,
-                    [{"name": name, "version": before.version, "key": key, "value": text}],
-                    keys=("name", "version", "key"), update_cols=("value",))
-            audit.record(conn, actor=_actor(actor), action="set_version_tag",
-                         entity_type="model_version", entity_id=before.ref,
-                         before={key: before.tags.get(key)}, after={key: text}, at=now)
+            _upsert(
+                conn,
+                ModelVersionTag,
+                [{"name": name, "version": before.version, "key": key, "value": text}],
+                keys=("name", "version", "key"),
+                update_cols=("value",),
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="set_version_tag",
+                entity_type="model_version",
+                entity_id=before.ref,
+                before={key: before.tags.get(key)},
+                after={key: text},
+                at=now,
+            )
 
         self.db.run_write(work)
 
-    def delete_version_tag(self, name: str, version: int, key: str, *,
-                           actor: str | None = None) -> None:
+    def delete_version_tag(
+        self, name: str, version: int, key: str, *, actor: str | None = None
+    ) -> None:
         from sqlalchemy import delete
 
         from loopml.store.models import ModelVersionTag
@@ -308,12 +410,23 @@ class ModelRegistry:
             before = self._version(conn, name, _version_number(name, version))
             if key not in before.tags:
                 raise NotFoundError(f"model version {before.ref} has no tag {key!r}")
-            conn.execute(delete(ModelVersionTag).where(
-                ModelVersionTag.name == name, ModelVersionTag.version == before.version,
-                ModelVersionTag.key == key))
-            audit.record(conn, actor=_actor(actor), action="delete_version_tag",
-                         entity_type="model_version", entity_id=before.ref,
-                         before={key: before.tags[key]}, after=None, at=_now())
+            conn.execute(
+                delete(ModelVersionTag).where(
+                    ModelVersionTag.name == name,
+                    ModelVersionTag.version == before.version,
+                    ModelVersionTag.key == key,
+                )
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="delete_version_tag",
+                entity_type="model_version",
+                entity_id=before.ref,
+                before={key: before.tags[key]},
+                after=None,
+                at=_now(),
+            )
 
         self.db.run_write(work)
 
@@ -326,11 +439,15 @@ class ModelRegistry:
 
         with self.db.read() as conn:
             self._model(conn, name)
-            return dict(conn.execute(select(ModelAlias.alias, ModelAlias.version)
-                                     .where(ModelAlias.name == name)).all())
+            return dict(
+                conn.execute(
+                    select(ModelAlias.alias, ModelAlias.version).where(ModelAlias.name == name)
+                ).all()
+            )
 
-    def set_alias(self, name: str, alias: str, version: int | str, *,
-                  actor: str | None = None) -> ModelVersion:
+    def set_alias(
+        self, name: str, alias: str, version: int | str, *, actor: str | None = None
+    ) -> ModelVersion:
         """Point ``alias`` at ``version``, creating or moving it in one transaction."""
         from loopml.store.models import ModelAlias
         from loopml.tracking.store import _upsert
@@ -342,17 +459,27 @@ class ModelRegistry:
             from sqlalchemy import select
 
             self._version(conn, name, number)  # must exist
-            previous = conn.execute(select(ModelAlias.version).where(
-                ModelAlias.name == name, ModelAlias.alias == alias)).scalar()
+            previous = conn.execute(
+                select(ModelAlias.version).where(ModelAlias.name == name, ModelAlias.alias == alias)
+            ).scalar()
             now = _now()
-            _upsert(conn, ModelAlias,
-                    [{"name": name, "alias": alias, "version": number, "updated_at": now}],
-                    keys=("name", "alias"), update_cols=("version", "updated_at"))
-            audit.record(conn, actor=_actor(actor),
-                         action="move_alias" if previous is not None else "set_alias",
-                         entity_type="alias", entity_id=f"{name}@{alias}",
-                         before=None if previous is None else {"version": previous},
-                         after={"version": number}, at=now)
+            _upsert(
+                conn,
+                ModelAlias,
+                [{"name": name, "alias": alias, "version": number, "updated_at": now}],
+                keys=("name", "alias"),
+                update_cols=("version", "updated_at"),
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="move_alias" if previous is not None else "set_alias",
+                entity_type="alias",
+                entity_id=f"{name}@{alias}",
+                before=None if previous is None else {"version": previous},
+                after={"version": number},
+                at=now,
+            )
 
         self.db.run_write(work)
         return self.get_version(name, number)
@@ -363,17 +490,28 @@ class ModelRegistry:
         from loopml.store.models import ModelAlias
 
         def work(conn: Connection) -> None:
-            previous = conn.execute(select(ModelAlias.version).where(
-                ModelAlias.name == name, ModelAlias.alias == alias)).scalar()
+            previous = conn.execute(
+                select(ModelAlias.version).where(ModelAlias.name == name, ModelAlias.alias == alias)
+            ).scalar()
             if previous is None:
                 self._model(conn, name)
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}",
-                                    hint=f"see its aliases with `loopml models show {name}`")
-            conn.execute(delete(ModelAlias).where(ModelAlias.name == name,
-                                                  ModelAlias.alias == alias))
-            audit.record(conn, actor=_actor(actor), action="delete_alias", entity_type="alias",
-                         entity_id=f"{name}@{alias}", before={"version": previous}, after=None,
-                         at=_now())
+                raise NotFoundError(
+                    f"model {name!r} has no alias {alias!r}",
+                    hint=f"see its aliases with `loopml models show {name}`",
+                )
+            conn.execute(
+                delete(ModelAlias).where(ModelAlias.name == name, ModelAlias.alias == alias)
+            )
+            audit.record(
+                conn,
+                actor=_actor(actor),
+                action="delete_alias",
+                entity_type="alias",
+                entity_id=f"{name}@{alias}",
+                before={"version": previous},
+                after=None,
+                at=_now(),
+            )
 
         self.db.run_write(work)
 
@@ -384,15 +522,26 @@ class ModelRegistry:
         from loopml.tracking.store import TrackingStore
 
         mv = self.resolve(ref)
-        result: dict[str, Any] = {"model": {"name": mv.name, "version": mv.version,
-                                            "sha256": mv.sha256, "artifact_uri": mv.artifact_uri},
-                                  "lineage": mv.lineage}
+        result: dict[str, Any] = {
+            "model": {
+                "name": mv.name,
+                "version": mv.version,
+                "sha256": mv.sha256,
+                "artifact_uri": mv.artifact_uri,
+            },
+            "lineage": mv.lineage,
+        }
         if mv.run_id:
             run = TrackingStore(self.db).get_run(mv.run_id)
-            result["run"] = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-                             "status": run.info.status, "params": run.data.params,
-                             "metrics": run.data.metrics, "git_commit": run.info.git_commit,
-                             "git_dirty": run.info.git_dirty}
+            result["run"] = {
+                "run_id": run.info.run_id,
+                "experiment_id": run.info.experiment_id,
+                "status": run.info.status,
+                "params": run.data.params,
+                "metrics": run.data.metrics,
+                "git_commit": run.info.git_commit,
+                "git_dirty": run.info.git_dirty,
+            }
             result["datasets"] = run.inputs
             result["code"] = {"git_commit": run.info.git_commit, "git_dirty": run.info.git_dirty}
         return result
@@ -411,14 +560,18 @@ class ModelRegistry:
         from loopml.store.models import Artifact
 
         mv = self.get_version(name, version)
-        path = check_artifact_path(f"{mv.artifact_path}/{relative_path}"
-                                   if mv.artifact_path else relative_path)
+        path = check_artifact_path(
+            f"{mv.artifact_path}/{relative_path}" if mv.artifact_path else relative_path
+        )
         with self.db.read() as conn:
-            sha = conn.execute(select(Artifact.sha256).where(
-                Artifact.run_id == mv.run_id, Artifact.path == path)).scalar()
+            sha = conn.execute(
+                select(Artifact.sha256).where(Artifact.run_id == mv.run_id, Artifact.path == path)
+            ).scalar()
         if sha is None:
-            raise NotFoundError(f"model version {mv.ref} has no file {relative_path!r}",
-                                hint=f"its files live under {mv.artifact_uri}")
+            raise NotFoundError(
+                f"model version {mv.ref} has no file {relative_path!r}",
+                hint=f"its files live under {mv.artifact_uri}",
+            )
         return self.artifacts.get_bytes(sha)
 
     # --- row mapping ----------------------------------------------------------------------------
@@ -432,15 +585,26 @@ class ModelRegistry:
 
         row = conn.execute(select(ModelRow).where(ModelRow.name == name)).first()
         if row is None:
-            raise NotFoundError(f"registered model {name!r} does not exist",
-                                hint="list models with `loopml models list`")
-        latest = conn.execute(select(func.max(VersionRow.version))
-                              .where(VersionRow.name == name)).scalar()
-        aliases = dict(conn.execute(select(ModelAlias.alias, ModelAlias.version)
-                                    .where(ModelAlias.name == name)).all())
-        return RegisteredModel(name=row.name, description=row.description,
-                               created_at=row.created_at, updated_at=row.updated_at,
-                               latest_version=latest, aliases=aliases)
+            raise NotFoundError(
+                f"registered model {name!r} does not exist",
+                hint="list models with `loopml models list`",
+            )
+        latest = conn.execute(
+            select(func.max(VersionRow.version)).where(VersionRow.name == name)
+        ).scalar()
+        aliases = dict(
+            conn.execute(
+                select(ModelAlias.alias, ModelAlias.version).where(ModelAlias.name == name)
+            ).all()
+        )
+        return RegisteredModel(
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            latest_version=latest,
+            aliases=aliases,
+        )
 
     def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
         from sqlalchemy import select
@@ -448,22 +612,47 @@ class ModelRegistry:
         from loopml.store.models import ModelAlias, ModelVersionTag
         from loopml.store.models import ModelVersion as VersionRow
 
-        row = conn.execute(select(VersionRow).where(VersionRow.name == name,
-                                                    VersionRow.version == version)).first()
+        row = conn.execute(
+            select(VersionRow).where(VersionRow.name == name, VersionRow.version == version)
+        ).first()
         if row is None:
             self._model(conn, name)
-            raise NotFoundError(f"model {name!r} has no version {version}",
-                                hint=f"list versions with `loopml models show {name}`")
-        tags = dict(conn.execute(select(ModelVersionTag.key, ModelVersionTag.value).where(
-            ModelVersionTag.name == name, ModelVersionTag.version == version)).all())
-        aliases = tuple(sorted(conn.execute(select(ModelAlias.alias).where(
-            ModelAlias.name == name, ModelAlias.version == version)).scalars()))
+            raise NotFoundError(
+                f"model {name!r} has no version {version}",
+                hint=f"list versions with `loopml models show {name}`",
+            )
+        tags = dict(
+            conn.execute(
+                select(ModelVersionTag.key, ModelVersionTag.value).where(
+                    ModelVersionTag.name == name, ModelVersionTag.version == version
+                )
+            ).all()
+        )
+        aliases = tuple(
+            sorted(
+                conn.execute(
+                    select(ModelAlias.alias).where(
+                        ModelAlias.name == name, ModelAlias.version == version
+                    )
+                ).scalars()
+            )
+        )
         return ModelVersion(
-            name=row.name, version=row.version, run_id=row.run_id,
-            artifact_uri=row.artifact_uri, sha256=row.sha256, signature=row.signature,
-            metrics=row.metrics or {}, description=row.description, lineage=row.lineage or {},
-            status=row.status, created_by=row.created_by, created_at=row.created_at,
-            updated_at=row.updated_at, tags=tags, aliases=aliases,
+            name=row.name,
+            version=row.version,
+            run_id=row.run_id,
+            artifact_uri=row.artifact_uri,
+            sha256=row.sha256,
+            signature=row.signature,
+            metrics=row.metrics or {},
+            description=row.description,
+            lineage=row.lineage or {},
+            status=row.status,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            tags=tags,
+            aliases=aliases,
         )
 
 
@@ -501,4 +690,3 @@ def _actor(actor: str | None) -> str:
     from loopml.tracking.environment import current_user
 
     return current_user()
-

@@ -50,11 +50,10 @@ def upgrade(engine: Engine, target: str = "head") -> None:
     """Bring the schema to ``target`` (idempotent: a current store is left as it is)."""
     from alembic import command
 
-    with engine.connect().execution_options(loopml_write=True) as conn:
-        with conn.begin():
-            _lock(conn)
-            cfg = alembic_config(conn)
-            command.upgrade(cfg, target)
+    with engine.connect().execution_options(loopml_write=True) as conn, conn.begin():
+        _lock(conn)
+        cfg = alembic_config(conn)
+        command.upgrade(cfg, target)
 
 
 def ensure_current(engine: Engine, safe_uri: str) -> None:
