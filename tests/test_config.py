@@ -61,3 +61,13 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().home = Path("x")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "uri", ["mysql://u:s3cret@h/db", "postgresql+psycopg://u:s3cret@h:port/db"]
+)
+def test_error_messages_never_echo_a_password(uri: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"LOOPML_STORE_URI": uri})
+    assert "s3cret" not in str(info.value)
+    assert "***" in str(info.value)

@@ -81,21 +81,26 @@ class Settings:
         )
 
 
+def _mask(uri: str) -> str:
+    """The URI with any password replaced by ``***`` (for messages)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", uri)
+
+
 def _check_store_uri(uri: str) -> None:
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme not in STORE_SCHEMES:
         valid = ", ".join(f"{s}://" for s in STORE_SCHEMES)
         raise ConfigError(
-            f"LOOPML_STORE_URI has value {uri!r}; scheme {scheme + '://' if scheme else '(none)'} "
+            f"LOOPML_STORE_URI has value {_mask(uri)!r}; "
+            f"scheme {scheme + '://' if scheme else '(none)'} "
             f"is not supported (valid: {valid})",
             hint="e.g. sqlite:///path/to/loopml.db or postgresql+psycopg://user@host/db",
         )
     try:
         _ = urlsplit(uri).port  # parses host and port: a typo there would be a traceback later
     except ValueError as exc:
-        masked = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", uri)
         raise ConfigError(
-            f"LOOPML_STORE_URI has value {masked!r}; it is not a valid URL ({exc})",
+            f"LOOPML_STORE_URI has value {_mask(uri)!r}; it is not a valid URL ({exc})",
             hint="e.g. postgresql+psycopg://user:password@host:5432/db",
         ) from None
     if scheme == "sqlite" and not uri.startswith("sqlite:///"):
@@ -110,7 +115,7 @@ def _check_artifact_uri(uri: str) -> None:
     if scheme not in ARTIFACT_SCHEMES:
         valid = ", ".join(f"{s}://" for s in ARTIFACT_SCHEMES if s)
         raise ConfigError(
-            f"LOOPML_ARTIFACT_URI has value {uri!r}; scheme {scheme}:// is not supported "
+            f"LOOPML_ARTIFACT_URI has value {_mask(uri)!r}; scheme {scheme}:// is not supported "
             f"(valid: a local path, {valid})",
             hint="e.g. ./artifacts or s3://bucket/prefix (with pip install 'loopml[s3]')",
         )

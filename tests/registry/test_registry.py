@@ -215,3 +215,13 @@ def test_resolving_without_alias_or_version_gives_the_latest(
     assert registry.resolve("churn").version == 2
     with pytest.raises(NotFoundError, match="'other' does not exist"):
         registry.resolve("other")
+
+
+def test_setting_an_alias_to_the_version_it_already_has_changes_nothing(
+    registry: ModelRegistry, model_run: str
+) -> None:
+    registry.register_version("churn", model_run, "model")
+    registry.set_alias("churn", "champion", 1)
+    registry.set_alias("churn", "champion", 1)
+    assert [e.action for e in registry.history("churn")].count("set_alias") == 1
+    assert [e.action for e in registry.history("churn")].count("move_alias") == 0

@@ -462,6 +462,8 @@ class ModelRegistry:
             previous = conn.execute(
                 select(ModelAlias.version).where(ModelAlias.name == name, ModelAlias.alias == alias)
             ).scalar()
+            if previous == number:
+                return  # already there: nothing changes, so nothing to audit
             now = _now()
             _upsert(
                 conn,
