@@ -7,6 +7,7 @@ end as one line of error plus one of hint on stderr and a non-zero exit, never a
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -30,6 +31,7 @@ def _register() -> None:
     app.add_typer(runs.app, name="runs")
     app.add_typer(models.app, name="models")
     app.add_typer(data.app, name="data")
+    app.add_typer(importlib.import_module("loopml.cli.serve").app, name="serve")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,7 +222,7 @@ def create_app(
 
     base = Settings.from_env()
     home = home or base.home
-    source = source or _default_source(settings, base)
+    source = source or default_source(settings, base)
     load = Load()
     metrics = ServeMetrics() if settings.metrics else None
     log = None
@@ -258,7 +258,7 @@ def create_app_from_env() -> ServingApp:
     return create_app(ServeSettings.from_env())
 
 
-def _default_source(settings: ServeSettings, base: Any) -> ModelSource:
+def default_source(settings: ServeSettings, base: Any) -> ModelSource:
     from loopml.serve.source import FileSource, RegistrySource
 
     files = FileSource(dict(settings.model_files.items()))
