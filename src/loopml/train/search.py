@@ -170,12 +170,15 @@ def run_search(
                 for key, dist in spaces[candidate].items():
                     params[key] = suggest(trial, f"{candidate}.{key}", dist)
                 asked.append((trial, candidate, params))
-            jobs, duplicates = [], {}
+            jobs: list[TrialJob] = []
+            duplicates: dict[int, TrialOutcome | int] = {}
+            pending: dict[str, int] = {}
             for trial, candidate, params in asked:
                 key = _config_key(candidate, params)
-                if key in seen:
-                    duplicates[trial.number] = seen[key]
+                if key in seen or key in pending:
+                    duplicates[trial.number] = seen.get(key) or pending[key]
                     continue
+                pending[key] = trial.number
                 jobs.append(
                     TrialJob(
                         number=trial.number, candidate=candidate, params=params, task=task,
@@ -191,7 +194,9 @@ def run_search(
             results = {o.number: o for o in _evaluate(executor, jobs)}
             for trial, candidate, params in asked:
                 if trial.number in duplicates:
-                    outcome = _copy_of(duplicates[trial.number], trial.number, params)
+                    source = duplicates[trial.number]
+                    original = results[source] if isinstance(source, int) else source
+                    outcome = _copy_of(original, trial.number, params)
                 else:
                     outcome = results[trial.number]
                     seen[_config_key(candidate, params)] = outcome
