@@ -40,7 +40,23 @@ _HOMES = {
     "TorchMLPRegressor": "loopml.train.torch_mlp",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "CANDIDATES",
+    "Project",
+    "ProjectResult",
+    "ProjectRun",
+    "ProjectSpec",
+    "TorchMLPClassifier",
+    "TorchMLPRegressor",
+    "build_pipeline",
+    "evaluate",
+    "get_candidate",
+    "load_project",
+    "make_split",
+    "project_schema",
+    "run_project",
+    "run_search",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -65,15 +65,28 @@ def package(
     layer = _package_layer()
     if layer is not None:
         return layer.package_model(
-            model, X_holdout, task=task, run_id=run_id, metrics=metrics, lineage=lineage,
-            allow_pickle=allow_pickle, client=client,
-        )  # fmt: skip
+            model,
+            X_holdout,
+            task=task,
+            run_id=run_id,
+            metrics=metrics,
+            lineage=lineage,
+            allow_pickle=allow_pickle,
+            client=client,
+        )
     payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     files = [
         client.log_bytes(run_id, payload, f"{ARTIFACT_PATH}/model.pkl"),
-        client.log_dict(run_id, {"format": "pickle", "task": task, "metrics": metrics,
-                                 "note": "loopml.package not available: pickle fallback"},
-                        f"{ARTIFACT_PATH}/card.json"),  # fmt: skip
+        client.log_dict(
+            run_id,
+            {
+                "format": "pickle",
+                "task": task,
+                "metrics": metrics,
+                "note": "loopml.package not available: pickle fallback",
+            },
+            f"{ARTIFACT_PATH}/card.json",
+        ),
     ]
     return FallbackPackage(files=files)
 
@@ -105,7 +118,7 @@ def champion_predictions(
         return f"no loadable model ({type(exc).__name__}: {exc})"
     try:
         # The pickle was written by this installation's own training run into its own store.
-        model = pickle.load(io.BytesIO(payload))  # noqa: S301
+        model = pickle.load(io.BytesIO(payload))
         return _predict(model, X, task=task, classes=classes)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"

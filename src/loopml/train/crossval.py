@@ -133,8 +133,9 @@ def _run_folds(job: TrialJob, outcome: TrialOutcome) -> None:
             oof_proba[valid] = proba
         if pooled:
             continue
-        scores = evaluate(job.task, y[valid], pred, proba, classes=job.classes,
-                          positive_label=job.positive_label)  # fmt: skip
+        scores = evaluate(
+            job.task, y[valid], pred, proba, classes=job.classes, positive_label=job.positive_label
+        )
         for name, value in scores.items():
             per_fold.setdefault(name, []).append(value)
         running = float(np.nanmean(per_fold[job.primary]))
@@ -151,8 +152,9 @@ def _run_folds(job: TrialJob, outcome: TrialOutcome) -> None:
     outcome.predict_us_per_row = float(np.mean(predict_us))
     outcome.model_bytes = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     if pooled:
-        scores = evaluate(job.task, y, oof_pred, oof_proba, classes=job.classes,
-                          positive_label=job.positive_label)  # fmt: skip
+        scores = evaluate(
+            job.task, y, oof_pred, oof_proba, classes=job.classes, positive_label=job.positive_label
+        )
         outcome.metrics = {f"{k}_mean": v for k, v in scores.items()}
         outcome.metrics.update({f"{k}_std": float("nan") for k in scores})
         outcome.value = scores[job.primary]
@@ -194,7 +196,7 @@ def _pruning_trial(job: TrialJob) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction=job.direction,
+        direction=job.direction,  # type: ignore[arg-type]
         pruner=optuna.pruners.MedianPruner(n_startup_trials=job.n_startup_trials),
     )
     study.add_trials(job.prune_against or [])

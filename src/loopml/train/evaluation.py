@@ -71,10 +71,16 @@ def evaluate_model(
     if task != "regression" and hasattr(model, "predict_proba"):
         proba = align_proba(model, features, list(classes or []))
     return evaluate_predictions(
-        task, y_true, y_pred, proba,
-        classes=classes, positive_label=positive_label,
-        slice_frame=frame, slice_by=slice_by, source=source,
-    )  # fmt: skip
+        task,
+        y_true,
+        y_pred,
+        proba,
+        classes=classes,
+        positive_label=positive_label,
+        slice_frame=frame,
+        slice_by=slice_by,
+        source=source,
+    )
 
 
 def evaluate_predictions(
@@ -94,24 +100,37 @@ def evaluate_predictions(
     y_pred = np.asarray(y_pred)
     proba_array = None if proba is None else np.asarray(proba, dtype=np.float64)
     class_list = None if classes is None else list(classes)
-    metrics = evaluate(task, y_true, y_pred, proba_array, classes=class_list,
-                       positive_label=positive_label)  # fmt: skip
+    metrics = evaluate(
+        task, y_true, y_pred, proba_array, classes=class_list, positive_label=positive_label
+    )
     result = Evaluation(
-        task=task, y_true=y_true, y_pred=y_pred, proba=proba_array, classes=class_list,
-        positive_label=positive_label, metrics=metrics, source=source,
-    )  # fmt: skip
+        task=task,
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=proba_array,
+        classes=class_list,
+        positive_label=positive_label,
+        metrics=metrics,
+        source=source,
+    )
     if task != "regression" and class_list is not None:
         result.confusion = confusion_matrix(y_true, y_pred, classes=class_list).tolist()
         if proba_array is not None and len(y_true):
-            result.calibration = calibration(y_true, proba_array, classes=class_list,
-                                             positive_label=positive_label)  # fmt: skip
+            result.calibration = calibration(
+                y_true, proba_array, classes=class_list, positive_label=positive_label
+            )
     for column in slice_by:
         if slice_frame is None or column not in slice_frame.columns:
             continue
         result.slices[column] = slice_metrics(
-            task, slice_frame[column].to_numpy(), y_true, y_pred, proba_array,
-            classes=class_list, positive_label=positive_label,
-        )  # fmt: skip
+            task,
+            slice_frame[column].to_numpy(),
+            y_true,
+            y_pred,
+            proba_array,
+            classes=class_list,
+            positive_label=positive_label,
+        )
     return result
 
 

@@ -75,10 +75,16 @@ class DataResult:
     reasons: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"ref": self.ref, "dataset_version_id": self.dataset_version_id,
-                "rows": len(self.frame), "rows_in": self.rows_in,
-                "quarantined": self.quarantined, "reasons": self.reasons,
-                "reused": self.reused, "content_hash": self.content_hash}  # fmt: skip
+        return {
+            "ref": self.ref,
+            "dataset_version_id": self.dataset_version_id,
+            "rows": len(self.frame),
+            "rows_in": self.rows_in,
+            "quarantined": self.quarantined,
+            "reasons": self.reasons,
+            "reused": self.reused,
+            "content_hash": self.content_hash,
+        }
 
 
 @dataclass
@@ -189,9 +195,12 @@ class ProjectRun:
             run = self.client.create_run(
                 self._experiment_id,
                 run_name=self.run_name or f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                tags={"loopml.kind": "project", "loopml.project": self.spec.name,
-                      "loopml.task": self.spec.task},
-            )  # fmt: skip
+                tags={
+                    "loopml.kind": "project",
+                    "loopml.project": self.spec.name,
+                    "loopml.task": self.spec.task,
+                },
+            )
             self._run_id = run.info.run_id
             self._emit("run", {"run_id": self._run_id, "experiment": self.spec.experiment_name})
         return self._run_id
@@ -209,8 +218,12 @@ class ProjectRun:
         if self._run_id is not None:
             if failed is not None:
                 text = failed.message if isinstance(failed, LoopMLError) else str(failed)
-                self.client.set_tag(self._run_id, "loopml.error", f"{type(failed).__name__}: {text}")
-                status = RunStatus.KILLED if isinstance(failed, KeyboardInterrupt) else RunStatus.FAILED
+                self.client.set_tag(
+                    self._run_id, "loopml.error", f"{type(failed).__name__}: {text}"
+                )
+                status = (
+                    RunStatus.KILLED if isinstance(failed, KeyboardInterrupt) else RunStatus.FAILED
+                )
             else:
                 status = RunStatus.FINISHED
             self.client.set_terminated(self._run_id, status)
@@ -239,8 +252,15 @@ class ProjectRun:
             if data.source is None:
                 info = store.get_version(_with_version(data.dataset or self.spec.name))
                 frame = store.read(info.ref, as_="pandas")
-                result = DataResult(info.ref, info.id, info.content_hash, info.contract_id,
-                                    frame, reused=True, rows_in=info.row_count)  # fmt: skip
+                result = DataResult(
+                    info.ref,
+                    info.id,
+                    info.content_hash,
+                    info.contract_id,
+                    frame,
+                    reused=True,
+                    rows_in=info.row_count,
+                )
             else:
                 contract = str(self.project.path(data.contract)) if data.contract else None
 
@@ -248,17 +268,25 @@ class ProjectRun:
                     self._emit("ingest_progress", {"stage": stage, "rows": rows})
 
                 ingested = store.ingest(
-                    _resolve_source(data.source, self.project), self.spec.dataset_name,
-                    clean=data.clean, contract=contract, progress=on_progress,
-                )  # fmt: skip
+                    _resolve_source(data.source, self.project),
+                    self.spec.dataset_name,
+                    clean=data.clean,
+                    contract=contract,
+                    progress=on_progress,
+                )
                 info = store.get_version(ingested.ref)
                 frame = store.read(ingested.ref, as_="pandas")
                 result = DataResult(
-                    ingested.ref, ingested.dataset_version_id, info.content_hash,
-                    info.contract_id, frame, reused=ingested.reused,
-                    rows_in=ingested.rows_in, quarantined=ingested.quarantined,
+                    ingested.ref,
+                    ingested.dataset_version_id,
+                    info.content_hash,
+                    info.contract_id,
+                    frame,
+                    reused=ingested.reused,
+                    rows_in=ingested.rows_in,
+                    quarantined=ingested.quarantined,
                     reasons=dict(ingested.reasons),
-                )  # fmt: skip
+                )
             self._emit("dataset", result.summary())
             return result
 
@@ -274,8 +302,13 @@ class ProjectRun:
         with self._stage("train"):
             started = time.perf_counter()
             training = prepare(spec, data.frame)
-            split = make_split(spec.split, training.frame, target=spec.target, task=spec.task,
-                               seed=spec.search.seed)  # fmt: skip
+            split = make_split(
+                spec.split,
+                training.frame,
+                target=spec.target,
+                task=spec.task,
+                seed=spec.search.seed,
+            )
             transformer = build_column_transformer(training.features)
             run_id = self.run_id
             self.client.log_inputs(run_id, [data.dataset_version_id], "training")
@@ -296,8 +329,16 @@ class ProjectRun:
                 best = search.best
             model = self._refit(training, split, transformer, best)
             self._log_search(search, best)
-            return TrainResult(run_id, training, split, search, best, model, transformer,
-                               time.perf_counter() - started)  # fmt: skip
+            return TrainResult(
+                run_id,
+                training,
+                split,
+                search,
+                best,
+                model,
+                transformer,
+                time.perf_counter() - started,
+            )
 
     def _search(self, training: TrainingData, split: Split, transformer: Any) -> SearchResult:
         from loopml.train.search import run_search
@@ -306,13 +347,22 @@ class ProjectRun:
         X = training.X
         y = training.y
         result = run_search(
-            X=X, y=y, folds=split.folds, candidates=spec.candidate_specs(), search=spec.search,
-            task=spec.task, primary=spec.primary_metric, transformer=transformer,
-            classes=training.classes, positive_label=spec.positive_label,
-            keep_oof=len(split.test) == 0, client=self.client,
-            experiment_id=self._experiment_id, parent_run_id=self.run_id,
+            X=X,
+            y=y,
+            folds=split.folds,
+            candidates=spec.candidate_specs(),
+            search=spec.search,
+            task=spec.task,
+            primary=spec.primary_metric,
+            transformer=transformer,
+            classes=training.classes,
+            positive_label=spec.positive_label,
+            keep_oof=len(split.test) == 0,
+            client=self.client,
+            experiment_id=self._experiment_id,
+            parent_run_id=self.run_id,
             progress=self.progress,
-        )  # fmt: skip
+        )
         self.notes.extend(result.notes)
         return result
 
@@ -320,8 +370,13 @@ class ProjectRun:
         from loopml.train.candidates import build_pipeline
 
         self._emit("refit", {"candidate": best.candidate, "params": best.params})
-        model = build_pipeline(best.candidate, self.spec.task, best.params,
-                               transformer=transformer, seed=self.spec.search.seed)  # fmt: skip
+        model = build_pipeline(
+            best.candidate,
+            self.spec.task,
+            best.params,
+            transformer=transformer,
+            seed=self.spec.search.seed,
+        )
         rows = training.frame.iloc[split.train]
         started = time.perf_counter()
         import warnings
@@ -360,10 +415,14 @@ class ProjectRun:
             if len(split.test):
                 rows = training.frame.iloc[split.test]
                 evaluation = evaluate_model(
-                    trained.model, rows, target=spec.target, task=spec.task,
-                    classes=training.classes, positive_label=spec.positive_label,
+                    trained.model,
+                    rows,
+                    target=spec.target,
+                    task=spec.task,
+                    classes=training.classes,
+                    positive_label=spec.positive_label,
                     slice_by=spec.evaluation.slice_by,
-                )  # fmt: skip
+                )
             else:
                 rows = training.frame.iloc[split.train]
                 best = trained.best
@@ -374,22 +433,31 @@ class ProjectRun:
                     )
                 index = np.concatenate([valid for _, valid in split.folds])
                 evaluation = evaluate_predictions(
-                    spec.task, training.y[index], best.oof_pred[index],
+                    spec.task,
+                    training.y[index],
+                    best.oof_pred[index],
                     None if best.oof_proba is None else best.oof_proba[index],
-                    classes=training.classes, positive_label=spec.positive_label,
-                    slice_frame=training.frame.iloc[index], slice_by=spec.evaluation.slice_by,
+                    classes=training.classes,
+                    positive_label=spec.positive_label,
+                    slice_frame=training.frame.iloc[index],
+                    slice_by=spec.evaluation.slice_by,
                     source="out-of-fold predictions (no test split)",
-                )  # fmt: skip
+                )
                 rows = training.frame.iloc[index]
             comparison = self._compare_with_champion(rows, evaluation)
             gates = check_gates(spec.gates, evaluation.metrics)
-            importance = feature_importance(trained.model, rows, target=spec.target,
-                                            seed=spec.search.seed) if len(rows) else {}  # fmt: skip
+            importance = (
+                feature_importance(trained.model, rows, target=spec.target, seed=spec.search.seed)
+                if len(rows)
+                else {}
+            )
             self._log_evaluation(evaluation, gates, comparison, importance)
             report_path = self._report(data, trained, evaluation, gates, comparison, importance)
             return EvaluationResult(evaluation, gates, comparison, importance, report_path)
 
-    def _compare_with_champion(self, rows: pd.DataFrame, evaluation: Evaluation) -> Comparison | None:
+    def _compare_with_champion(
+        self, rows: pd.DataFrame, evaluation: Evaluation
+    ) -> Comparison | None:
         from loopml.train.champion import champion_predictions
         from loopml.train.evaluation import evaluate_predictions
         from loopml.train.selection import compare, current_champion
@@ -398,20 +466,39 @@ class ProjectRun:
         champion = current_champion(self.registry, spec.model_name)
         if champion is None:
             return None
-        predicted = champion_predictions(self.registry, champion, rows.drop(columns=[spec.target]),
-                                         task=spec.task, classes=evaluation.classes)  # fmt: skip
+        predicted = champion_predictions(
+            self.registry,
+            champion,
+            rows.drop(columns=[spec.target]),
+            task=spec.task,
+            classes=evaluation.classes,
+        )
         if isinstance(predicted, str):
             self.notes.append(f"champion v{champion.version} not compared: {predicted}")
             return None
         pred, proba = predicted
-        theirs = evaluate_predictions(spec.task, evaluation.y_true, pred, proba,
-                                      classes=evaluation.classes,
-                                      positive_label=spec.positive_label)  # fmt: skip
-        return compare(evaluation.metrics, theirs.metrics, metric=spec.primary_metric,
-                       champion_version=champion.version)  # fmt: skip
+        theirs = evaluate_predictions(
+            spec.task,
+            evaluation.y_true,
+            pred,
+            proba,
+            classes=evaluation.classes,
+            positive_label=spec.positive_label,
+        )
+        return compare(
+            evaluation.metrics,
+            theirs.metrics,
+            metric=spec.primary_metric,
+            champion_version=champion.version,
+        )
 
-    def _log_evaluation(self, evaluation: Evaluation, gates: list[GateResult],
-                        comparison: Comparison | None, importance: dict[str, Any]) -> None:  # fmt: skip
+    def _log_evaluation(
+        self,
+        evaluation: Evaluation,
+        gates: list[GateResult],
+        comparison: Comparison | None,
+        importance: dict[str, Any],
+    ) -> None:
         run_id = self.run_id
         self.client.log_metrics(run_id, {f"test_{k}": v for k, v in evaluation.metrics.items()})
         self.client.log_dict(run_id, evaluation.summary(), "evaluation/evaluation.json")
@@ -419,14 +506,23 @@ class ProjectRun:
         self.client.log_dict(run_id, importance, "evaluation/feature_importance.json")
         if comparison is not None:
             self.client.log_dict(run_id, comparison.to_dict(), "evaluation/champion.json")
-        self.client.set_tags(run_id, {
-            "loopml.gates": "passed" if all(g.passed for g in gates) else "failed",
-            "loopml.evaluated_on": evaluation.source,
-        })  # fmt: skip
+        self.client.set_tags(
+            run_id,
+            {
+                "loopml.gates": "passed" if all(g.passed for g in gates) else "failed",
+                "loopml.evaluated_on": evaluation.source,
+            },
+        )
 
-    def _report(self, data: DataResult, trained: TrainResult, evaluation: Evaluation,
-                gates: list[GateResult], comparison: Comparison | None,
-                importance: dict[str, Any]) -> Path | None:  # fmt: skip
+    def _report(
+        self,
+        data: DataResult,
+        trained: TrainResult,
+        evaluation: Evaluation,
+        gates: list[GateResult],
+        comparison: Comparison | None,
+        importance: dict[str, Any],
+    ) -> Path | None:
         import io
 
         from loopml.train.plots import evaluation_plots
@@ -447,21 +543,31 @@ class ProjectRun:
         best = trained.best
         html = render_report(
             title=f"{spec.name}: {best.candidate}",
-            summary={"run": self.run_id, "dataset": data.ref, "task": spec.task,
-                     "target": spec.target, "primary metric": spec.primary_metric,
-                     "candidate": best.candidate,
-                     "params": ", ".join(f"{k}={v}" for k, v in best.params.items()) or "defaults",
-                     "training rows": len(trained.split.train),
-                     "evaluation rows": evaluation.rows},
-            metrics=evaluation.metrics, evaluation_source=evaluation.source,
+            summary={
+                "run": self.run_id,
+                "dataset": data.ref,
+                "task": spec.task,
+                "target": spec.target,
+                "primary metric": spec.primary_metric,
+                "candidate": best.candidate,
+                "params": ", ".join(f"{k}={v}" for k, v in best.params.items()) or "defaults",
+                "training rows": len(trained.split.train),
+                "evaluation rows": evaluation.rows,
+            },
+            metrics=evaluation.metrics,
+            evaluation_source=evaluation.source,
             gates=[g.to_dict() for g in gates],
-            champion=None if comparison is None else {
-                "version": comparison.champion_version, "metrics": comparison.champion_metrics},
+            champion=None
+            if comparison is None
+            else {"version": comparison.champion_version, "metrics": comparison.champion_metrics},
             leaderboard=trained.search.leaderboard() if trained.search else [],
-            slices=evaluation.slices, confusion=evaluation.confusion, classes=evaluation.classes,
-            figures=pngs, lineage=self._lineage(data, trained, evaluation),
+            slices=evaluation.slices,
+            confusion=evaluation.confusion,
+            classes=evaluation.classes,
+            figures=pngs,
+            lineage=self._lineage(data, trained, evaluation),
             notes=self.notes,
-        )  # fmt: skip
+        )
         self.client.log_text(self.run_id, html, "report.html")
         return self._local_copy(html)
 
@@ -483,19 +589,25 @@ class ProjectRun:
         from loopml.train.champion import package
 
         with self._stage("package"):
-            rows = trained.data.frame.iloc[trained.split.test if len(trained.split.test)
-                                           else trained.split.train]  # fmt: skip
+            rows = trained.data.frame.iloc[
+                trained.split.test if len(trained.split.test) else trained.split.train
+            ]
             return package(
-                trained.model, rows.drop(columns=[self.spec.target]), task=self.spec.task,
-                run_id=self.run_id, metrics=evaluation.evaluation.metrics,
+                trained.model,
+                rows.drop(columns=[self.spec.target]),
+                task=self.spec.task,
+                run_id=self.run_id,
+                metrics=evaluation.evaluation.metrics,
                 lineage=self._lineage(data, trained, evaluation.evaluation),
-                allow_pickle=self.spec.model.allow_pickle, client=self.client,
-            )  # fmt: skip
+                allow_pickle=self.spec.model.allow_pickle,
+                client=self.client,
+            )
 
     # -- 5. register ---------------------------------------------------------------------------
 
-    def register(self, data: DataResult, trained: TrainResult, evaluation: EvaluationResult,
-                 packaged: Any) -> Registration:  # fmt: skip
+    def register(
+        self, data: DataResult, trained: TrainResult, evaluation: EvaluationResult, packaged: Any
+    ) -> Registration:
         """A new registered version with lineage; ``challenger``, and ``champion`` if earned."""
         from loopml.train.selection import assign_aliases, current_champion
 
@@ -507,27 +619,41 @@ class ProjectRun:
                 signature = signature.to_dict()
             metrics = dict(evaluation.evaluation.metrics)
             version = self.registry.register_version(
-                spec.model_name, self.run_id, getattr(packaged, "artifact_path", "model"),
-                signature=signature, metrics=metrics,
+                spec.model_name,
+                self.run_id,
+                getattr(packaged, "artifact_path", "model"),
+                signature=signature,
+                metrics=metrics,
                 description=spec.model.description or spec.description,
                 lineage=self._lineage(data, trained, evaluation.evaluation),
-                tags={**spec.model.tags, "loopml.gates":
-                      "passed" if evaluation.gates_passed else "failed",
-                      "loopml.candidate": trained.best.candidate},
-            )  # fmt: skip
+                tags={
+                    **spec.model.tags,
+                    "loopml.gates": "passed" if evaluation.gates_passed else "failed",
+                    "loopml.candidate": trained.best.candidate,
+                },
+            )
             registration = assign_aliases(
-                self.registry, spec.model_name, version.version,
+                self.registry,
+                spec.model_name,
+                version.version,
                 gates_passed=evaluation.gates_passed,
                 champion_before=None if before is None else before.version,
-            )  # fmt: skip
-            self.client.set_tags(self.run_id, {"loopml.model": f"{spec.model_name}:{version.version}",
-                                               "loopml.aliases": ",".join(registration.aliases)})  # fmt: skip
+            )
+            self.client.set_tags(
+                self.run_id,
+                {
+                    "loopml.model": f"{spec.model_name}:{version.version}",
+                    "loopml.aliases": ",".join(registration.aliases),
+                },
+            )
             self._emit("registered", registration.to_dict())
             return registration
 
     # -- lineage -------------------------------------------------------------------------------
 
-    def _lineage(self, data: DataResult, trained: TrainResult, evaluation: Evaluation) -> dict[str, Any]:
+    def _lineage(
+        self, data: DataResult, trained: TrainResult, evaluation: Evaluation
+    ) -> dict[str, Any]:
         from loopml.tracking import environment as env
 
         spec = self.spec
@@ -539,8 +665,12 @@ class ProjectRun:
         )
         return {
             "project": spec.name,
-            "dataset": {"ref": data.ref, "dataset_version_id": data.dataset_version_id,
-                        "content_hash": data.content_hash, "contract_id": data.contract_id},
+            "dataset": {
+                "ref": data.ref,
+                "dataset_version_id": data.dataset_version_id,
+                "content_hash": data.content_hash,
+                "contract_id": data.contract_id,
+            },
             "features": [f.model_dump(mode="json") for f in trained.data.features],
             "target": spec.target,
             "task": spec.task,
@@ -549,11 +679,14 @@ class ProjectRun:
             "metrics": evaluation.metrics,
             "evaluated_on": evaluation.source,
             "split": trained.split.describe(),
-            "search": {"trials": len(trained.search.trials) if trained.search else 0,
-                       "seed": spec.search.seed, "primary_metric": spec.primary_metric},
+            "search": {
+                "trials": len(trained.search.trials) if trained.search else 0,
+                "seed": spec.search.seed,
+                "primary_metric": spec.primary_metric,
+            },
             "code": {"git_commit": commit, "git_dirty": dirty, "project_file_sha256": project_hash},
             "environment": env.environment(),
-        }  # fmt: skip
+        }
 
 
 class _Stage:
@@ -595,8 +728,9 @@ def run_project(
     version of the project's dataset) instead of ingesting the source again.
     """
     project = path if isinstance(path, Project) else load_project(path)
-    project = _override(project, trials=trials, timeout=timeout, n_jobs=n_jobs,
-                        skip_ingest=skip_ingest)  # fmt: skip
+    project = _override(
+        project, trials=trials, timeout=timeout, n_jobs=n_jobs, skip_ingest=skip_ingest
+    )
     with ProjectRun(project, settings=settings, progress=progress) as run:
         data = run.ingest()
         trained = run.train(data)
@@ -609,18 +743,27 @@ def run_project(
             run_id=run.run_id,
             experiment=project.spec.experiment_name,
             dataset=data.summary(),
-            best={"candidate": best.candidate, "params": best.params, "trial": best.number,
-                  "cv": best.metrics,
-                  "trials": len(trained.search.trials) if trained.search else 0},  # fmt: skip
+            best={
+                "candidate": best.candidate,
+                "params": best.params,
+                "trial": best.number,
+                "cv": best.metrics,
+                "trials": len(trained.search.trials) if trained.search else 0,
+            },
             metrics=evaluated.evaluation.metrics,
             evaluated_on=evaluated.evaluation.source,
             gates=[g.to_dict() for g in evaluated.gates],
             gates_passed=evaluated.gates_passed,
-            comparison=None if evaluated.comparison is None else {
-                **evaluated.comparison.to_dict(), "sentence": evaluated.comparison.sentence()},
-            model={"name": registration.name, "version": registration.version,
-                   "aliases": registration.aliases, "reason": registration.reason,
-                   "format": getattr(packaged, "format", None)},  # fmt: skip
+            comparison=None
+            if evaluated.comparison is None
+            else {**evaluated.comparison.to_dict(), "sentence": evaluated.comparison.sentence()},
+            model={
+                "name": registration.name,
+                "version": registration.version,
+                "aliases": registration.aliases,
+                "reason": registration.reason,
+                "format": getattr(packaged, "format", None),
+            },
             report=None if evaluated.report_path is None else str(evaluated.report_path),
             seconds=dict(run.seconds),
             notes=list(dict.fromkeys(run.notes)),
@@ -630,18 +773,31 @@ def run_project(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _override(project: Project, *, trials: int | None, timeout: float | None,
-              n_jobs: int | None, skip_ingest: bool) -> Project:  # fmt: skip
+def _override(
+    project: Project,
+    *,
+    trials: int | None,
+    timeout: float | None,
+    n_jobs: int | None,
+    skip_ingest: bool,
+) -> Project:
     spec = project.spec
-    search_updates = {k: v for k, v in
-                      {"trials": trials, "timeout": timeout, "n_jobs": n_jobs}.items()
-                      if v is not None}  # fmt: skip
+    search_updates = {
+        k: v
+        for k, v in {"trials": trials, "timeout": timeout, "n_jobs": n_jobs}.items()
+        if v is not None
+    }
     if search_updates:
         spec = spec.model_copy(update={"search": spec.search.model_copy(update=search_updates)})
     if skip_ingest and spec.data.source is not None:
         dataset = spec.data.dataset or spec.name
-        spec = spec.model_copy(update={"data": spec.data.model_copy(
-            update={"source": None, "dataset": _with_version(dataset)})})  # fmt: skip
+        spec = spec.model_copy(
+            update={
+                "data": spec.data.model_copy(
+                    update={"source": None, "dataset": _with_version(dataset)}
+                )
+            }
+        )
     return replace(project, spec=spec)
 
 
@@ -668,8 +824,9 @@ def _single(spec: Any) -> TrialOutcome:
     from loopml.train.crossval import TrialOutcome
 
     candidate = spec.candidate_specs()[0]
-    return TrialOutcome(number=0, candidate=candidate.name, params=dict(candidate.params),
-                        state="COMPLETE")  # fmt: skip
+    return TrialOutcome(
+        number=0, candidate=candidate.name, params=dict(candidate.params), state="COMPLETE"
+    )
 
 
 def _run_params(spec: Any, data: DataResult, split: Split) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Figures are built with ``matplotlib.figure.Figure`` directly, not ``pyplot``: no global
 figure registry to leak memory across trials, and no GUI backend to pick on a server.
 
-Regression: predicted vs actual, residuals. Classification: ROC, precision–recall, confusion
+Regression: predicted vs actual, residuals. Classification: ROC, precision-recall, confusion
 matrix, calibration. Both: feature importance.
 """
 
@@ -68,7 +68,7 @@ def _residuals(ev: Evaluation) -> Figure:
     p = ev.y_pred.astype(float)
     ax.scatter(p, ev.y_true.astype(float) - p, s=12, alpha=0.6)
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
-    ax.set(xlabel="predicted", ylabel="actual − predicted", title="Residuals")
+    ax.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals")
     return figure
 
 
@@ -108,8 +108,13 @@ def _precision_recall(ev: Evaluation) -> Figure:
             precision, recall, _ = precision_recall_curve(hit, score)
             ax.step(recall, precision, where="post", label=label)
     ap = ev.metrics.get("pr_auc", float("nan"))
-    ax.set(xlabel="recall", ylabel="precision", title=f"Precision–recall (AP {ap:.3f})",
-           xlim=(0, 1), ylim=(0, 1.05))  # fmt: skip
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        title=f"Precision-recall (AP {ap:.3f})",
+        xlim=(0, 1),
+        ylim=(0, 1.05),
+    )
     ax.legend(loc="lower left", fontsize="small")
     return figure
 
@@ -123,8 +128,14 @@ def _confusion(ev: Evaluation) -> Figure:
     ax.set_yticks(range(len(labels)), labels)
     threshold = matrix.max() / 2 if matrix.size else 0
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > threshold else "black")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > threshold else "black",
+        )
     ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix")
     figure.colorbar(image, ax=ax)
     return figure
@@ -134,12 +145,17 @@ def _calibration(ev: Evaluation) -> Figure:
     figure, ax = _figure()
     cal = ev.calibration or {}
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    ax.plot(cal.get("mean_predicted", []), cal.get("fraction_positive", []), marker="o",
-            label="model")  # fmt: skip
+    ax.plot(
+        cal.get("mean_predicted", []), cal.get("fraction_positive", []), marker="o", label="model"
+    )
     what = "positive" if len(ev.classes or []) == 2 else "top-label correct"
-    ax.set(xlabel="mean predicted probability", ylabel=f"fraction {what}",
-           title=f"Calibration (ECE {cal.get('ece', float('nan')):.3f})",
-           xlim=(0, 1), ylim=(0, 1))  # fmt: skip
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel=f"fraction {what}",
+        title=f"Calibration (ECE {cal.get('ece', float('nan')):.3f})",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left", fontsize="small")
     return figure
 

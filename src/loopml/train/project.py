@@ -347,9 +347,13 @@ def semantic_problems(spec: ProjectSpec) -> list[tuple[tuple[Any, ...], Any, str
             metric_info(name, task)
         except ConfigError:
             problems.append(
-                (("gates", name), name,
-                 f"is not a metric of {task}; valid options: {', '.join(metrics_for_task(task))}")
-            )  # fmt: skip
+                (
+                    ("gates", name),
+                    name,
+                    f"is not a metric of {task}; "
+                    f"valid options: {', '.join(metrics_for_task(task))}",
+                )
+            )
     if spec.split.method == "time" and not spec.split.time_column:
         problems.append(
             (("split", "method"), "time", "needs split.time_column (the column to order by)")
@@ -462,8 +466,7 @@ def _unwrap(annotation: Any, part: Any) -> Any:
         return get_args(annotation)[0]
     if origin is dict and isinstance(part, str):
         return get_args(annotation)[1]
-    members = get_args(annotation)
-    for member in members:  # a discriminated union: the loc part is the tag
+    for member in get_args(annotation):  # a discriminated union: the loc part is the tag
         if isinstance(member, type) and issubclass(member, BaseModel):
             tag = member.model_fields.get("type")
             if tag is not None and tag.default == part:

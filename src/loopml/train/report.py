@@ -152,8 +152,10 @@ def _slices_table(table: Mapping[str, Mapping[str, float]]) -> str:
 
 
 def _leaderboard(rows: Sequence[Mapping[str, Any]]) -> str:
-    head = ("<tr><th>rank</th><th>trial</th><th>candidate</th><th>state</th><th>score</th>"
-            "<th>fit s</th><th>predict µs/row</th><th>size</th><th>params</th></tr>")  # fmt: skip
+    head = (
+        "<tr><th>rank</th><th>trial</th><th>candidate</th><th>state</th><th>score</th>"
+        "<th>fit s</th><th>predict µs/row</th><th>size</th><th>params</th></tr>"
+    )
     out = [head]
     for rank, row in enumerate(rows, start=1):
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in (row.get("params") or {}).items())

@@ -77,11 +77,19 @@ class SearchResult:
         rows = []
         for t in [*self.ranking, *(t for t in self.trials if t.number not in ranked)]:
             rows.append(
-                {"trial": t.number, "candidate": t.candidate, "state": t.state,
-                 "value": t.value, "fit_seconds": t.fit_seconds,
-                 "predict_us_per_row": t.predict_us_per_row, "model_bytes": t.model_bytes,
-                 "params": t.params, "error": t.error, "run_id": t.run_id}
-            )  # fmt: skip
+                {
+                    "trial": t.number,
+                    "candidate": t.candidate,
+                    "state": t.state,
+                    "value": t.value,
+                    "fit_seconds": t.fit_seconds,
+                    "predict_us_per_row": t.predict_us_per_row,
+                    "model_bytes": t.model_bytes,
+                    "params": t.params,
+                    "error": t.error,
+                    "run_id": t.run_id,
+                }
+            )
         return rows
 
 
@@ -143,7 +151,7 @@ def run_search(
     if budget < search.trials:
         notes.append(f"{budget} trial(s): the candidates have no search space to explore")
     study = optuna.create_study(
-        direction=direction,
+        direction=direction,  # type: ignore[arg-type]
         sampler=optuna.samplers.TPESampler(seed=search.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3),
     )
@@ -160,8 +168,7 @@ def run_search(
                 stopped_by = "timeout"
                 break
             size = min(max(ROUND, search.n_jobs), budget - len(outcomes))
-            finished = [t for t in study.get_trials(deepcopy=False)
-                        if t.state.is_finished()]  # fmt: skip
+            finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
             asked = []
             for _ in range(size):
                 trial = study.ask()
@@ -181,13 +188,21 @@ def run_search(
                 pending[key] = trial.number
                 jobs.append(
                     TrialJob(
-                        number=trial.number, candidate=candidate, params=params, task=task,
-                        seed=search.seed, folds=folds, primary=primary, direction=direction,
-                        transformer=transformer, classes=classes,
-                        positive_label=positive_label, keep_oof=keep_oof,
+                        number=trial.number,
+                        candidate=candidate,
+                        params=params,
+                        task=task,
+                        seed=search.seed,
+                        folds=folds,
+                        primary=primary,
+                        direction=direction,
+                        transformer=transformer,
+                        classes=classes,
+                        positive_label=positive_label,
+                        keep_oof=keep_oof,
                         prune_against=list(finished) if search.pruning else None,
                     )
-                )  # fmt: skip
+                )
             for job in jobs:
                 if progress:
                     progress("trial_start", {"number": job.number, "candidate": job.candidate})
@@ -202,8 +217,9 @@ def run_search(
                     seen[_config_key(candidate, params)] = outcome
                 _tell(study, trial, outcome)
                 if client is not None and parent_run_id is not None:
-                    outcome.run_id = _log_trial(client, experiment_id, parent_run_id, outcome,
-                                                primary)  # fmt: skip
+                    outcome.run_id = _log_trial(
+                        client, experiment_id, parent_run_id, outcome, primary
+                    )
                 outcomes.append(outcome)
                 if progress:
                     progress("trial_end", _trial_payload(outcome, study, direction))
@@ -261,8 +277,9 @@ def _copy_of(original: TrialOutcome, number: int, params: dict[str, Any]) -> Tri
     """A trial that drew a configuration already scored: reuse the result, don't refit."""
     from dataclasses import replace
 
-    return replace(original, number=number, params=params, duplicate_of=original.number,
-                   run_id=None)  # fmt: skip
+    return replace(
+        original, number=number, params=params, duplicate_of=original.number, run_id=None
+    )
 
 
 def _trial_payload(outcome: TrialOutcome, study: Any, direction: str) -> dict[str, Any]:

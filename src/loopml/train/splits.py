@@ -82,8 +82,12 @@ def make_split(spec: SplitSpec, frame: pd.DataFrame, *, target: str, task: str, 
             hint="lower split.test_size (0 keeps every row for training and cross-validation)",
         )
     folds = _folds(spec, train, labels, seed, notes)
-    return Split(train=np.sort(train) if spec.method != "time" else train, test=np.sort(test),
-                 folds=folds, notes=notes)  # fmt: skip
+    return Split(
+        train=np.sort(train) if spec.method != "time" else train,
+        test=np.sort(test),
+        folds=folds,
+        notes=notes,
+    )
 
 
 def _count(fraction: float, n: int) -> int:

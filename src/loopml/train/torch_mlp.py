@@ -147,7 +147,7 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
         self._train(X, scaled, torch.nn.MSELoss(), 1)
         # Fold the target scaling into the last layer: module_ then predicts y itself, which
         # is what an exported ONNX graph must do.
-        last = self.module_[-1]
+        last: Any = list(self.module_.children())[-1]
         with torch.no_grad():
             last.weight.mul_(std)
             last.bias.mul_(std).add_(mean)
