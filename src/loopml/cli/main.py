@@ -32,6 +32,12 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.add_typer(data.app, name="data")
     app.add_typer(importlib.import_module("loopml.cli.serve").app, name="serve")
+    from loopml.cli import project  # run, train, init, schema: top-level commands
+
+    known = {command.name for command in app.registered_commands}
+    for name, command in project.COMMANDS.items():
+        if name not in known:
+            app.command(name)(command)
 
 
 def main(argv: list[str] | None = None) -> int:
