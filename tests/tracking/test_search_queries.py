@@ -239,7 +239,7 @@ def search(
     filter_string: str = "",
     order_by: list[str] | None = None,
     *,
-    experiment_ids: list[int] | None = None,
+    experiment_ids: list[int | str] | None = None,
     lifecycle_stage: str | None = "active",
     max_results: int | None = None,
     offset: int = 0,
@@ -390,6 +390,7 @@ def test_experiment_ids_and_lifecycle_stage_narrow_the_search(db: Database) -> N
     assert set(search(db, experiment_ids=[2])) == {"r05", "r06"}
     assert set(search(db, experiment_ids=[1, 2])) == {run.run_id for run in ACTIVE}
     assert search(db, experiment_ids=[]) == []
+    assert set(search(db, experiment_ids=["2"])) == {"r05", "r06"}
     assert search(db, lifecycle_stage="deleted") == ["r07"]
     assert "r07" in search(db, "params.model = 'rf'", lifecycle_stage=None)
 
@@ -442,6 +443,8 @@ def test_bad_paging_and_scope_values_are_rejected_before_any_sql(db: Database) -
         search(db, lifecycle_stage="gone")
     with pytest.raises(InvalidInputError, match="experiment id 'abc' is not an integer"):
         build_search_statement(experiment_ids=["abc"])
+    with pytest.raises(InvalidInputError, match=r"experiment id 1\.5 is not an integer"):
+        build_search_statement(experiment_ids=[1.5])  # type: ignore[list-item]
 
 
 # --- injection ------------------------------------------------------------------------------
