@@ -1,0 +1,94 @@
+"""Packaging: a fitted model becomes a framework-free, checked, documented artifact.
+
+    export_onnx / export_torch_onnx   model (+ feature transform) -> ONNX bytes + Signature
+    check_parity                      onnxruntime vs the native model on held-out rows
+    package_model                     export + parity + ModelCard (+ pickle only on opt-in)
+    log_packaged_model                store the files as run artifacts under ``model/``
+    Signature, to_feed, rows_to_columns   what a server needs to turn requests into a feed
+    load_onnx_session                 an onnxruntime session configured for serving
+
+Importing this package is cheap; skl2onnx, onnxruntime and torch load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopml.package.bundle import (
+        LoggedModel,
+        PackagedModel,
+        load_packaged_model,
+        log_packaged_model,
+        package_model,
+    )
+    from loopml.package.card import ModelCard
+    from loopml.package.errors import InvalidFeedError, PackagingError, ParityError
+    from loopml.package.export import OnnxExport, export_onnx
+    from loopml.package.feed import frame_to_feed, rows_to_columns, to_feed
+    from loopml.package.parity import OutputParity, ParityReport, check_parity
+    from loopml.package.session import load_onnx_session
+    from loopml.package.signature import Signature, TensorSpec
+    from loopml.package.torch_export import export_torch_onnx
+
+_LAZY: dict[str, str] = {
+    "InvalidFeedError": "loopml.package.errors",
+    "LoggedModel": "loopml.package.bundle",
+    "ModelCard": "loopml.package.card",
+    "OnnxExport": "loopml.package.export",
+    "OutputParity": "loopml.package.parity",
+    "PackagedModel": "loopml.package.bundle",
+    "PackagingError": "loopml.package.errors",
+    "ParityError": "loopml.package.errors",
+    "ParityReport": "loopml.package.parity",
+    "Signature": "loopml.package.signature",
+    "TensorSpec": "loopml.package.signature",
+    "check_parity": "loopml.package.parity",
+    "export_onnx": "loopml.package.export",
+    "export_torch_onnx": "loopml.package.torch_export",
+    "frame_to_feed": "loopml.package.feed",
+    "load_onnx_session": "loopml.package.session",
+    "load_packaged_model": "loopml.package.bundle",
+    "log_packaged_model": "loopml.package.bundle",
+    "package_model": "loopml.package.bundle",
+    "rows_to_columns": "loopml.package.feed",
+    "to_feed": "loopml.package.feed",
+}
+
+__all__ = [
+    "InvalidFeedError",
+    "LoggedModel",
+    "ModelCard",
+    "OnnxExport",
+    "OutputParity",
+    "PackagedModel",
+    "PackagingError",
+    "ParityError",
+    "ParityReport",
+    "Signature",
+    "TensorSpec",
+    "check_parity",
+    "export_onnx",
+    "export_torch_onnx",
+    "frame_to_feed",
+    "load_onnx_session",
+    "load_packaged_model",
+    "log_packaged_model",
+    "package_model",
+    "rows_to_columns",
+    "to_feed",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml.package' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
