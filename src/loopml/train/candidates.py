@@ -96,7 +96,9 @@ def _linear_svm(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     params.setdefault("max_iter", 5000)
     # A linear SVM has no probabilities; Platt scaling gives the ones ROC-AUC, log loss and
     # calibration need, and converts to ONNX with the rest of the pipeline.
-    return CalibratedClassifierCV(LinearSVC(random_state=seed, **params), cv=3, method="sigmoid")
+    return CalibratedClassifierCV(
+        LinearSVC(random_state=seed, **params), cv=3, method="sigmoid", ensemble=False
+    )
 
 
 def _svm(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
@@ -104,9 +106,13 @@ def _svm(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
         from sklearn.svm import SVR
 
         return SVR(**params)
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import SVC
 
-    return SVC(probability=True, random_state=seed, **params)
+    # Platt scaling as scikit-learn 1.9 recommends in place of SVC(probability=True).
+    return CalibratedClassifierCV(
+        SVC(random_state=seed, **params), cv=3, method="sigmoid", ensemble=False
+    )
 
 
 def _decision_tree(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:

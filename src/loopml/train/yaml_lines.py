@@ -56,8 +56,12 @@ def load_yaml(text: str, *, filename: str = "<yaml>") -> LocatedYAML:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{filename}:{mark.line + 1}" if mark is not None else filename
+        started = exc.context_mark
+        context = ""
+        if exc.context and started is not None and (mark is None or started.line != mark.line):
+            context = f" ({exc.context} started on line {started.line + 1})"
         raise ConfigError(
-            f"{where}: not valid YAML: {exc.problem}",
+            f"{where}: not valid YAML: {exc.problem}{context}",
             hint="check the indentation and quoting near that line",
         ) from None
     except yaml.YAMLError as exc:
