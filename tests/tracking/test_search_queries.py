@@ -643,7 +643,12 @@ def test_generated_filters_select_what_the_reference_semantics_select(
     assert found(db, filter_string) == expected, filter_string
 
 
-def test_the_statement_is_built_from_the_cached_parse(db: Database) -> None:
+def test_repeated_searches_reuse_the_parse_and_the_statement(db: Database) -> None:
     text = "metrics.rmse < 0.4 and params.model = 'rf'"
     assert parse_filter(text) is parse_filter(text)
+
+    def build() -> object:
+        return build_search_statement(experiment_ids=[1], filter_string=text, order_by=["run_id"])
+
+    assert build() is build()
     assert found(db, text) == found(db, text) == {"r01"}
