@@ -196,7 +196,9 @@ class Cleaner:
             else hashes.reverse().is_first_distinct().reverse()
         )
         seen_before = (
-            hashes.is_in(pl.concat(self._seen)) if self._seen else pl.Series([False] * len(hashes))
+            hashes.is_in(pl.concat(self._seen).implode())
+            if self._seen
+            else pl.Series("_s", [False] * len(hashes), dtype=pl.Boolean)
         )
         mask = ~first | seen_before
         self._seen.append(hashes.filter(first))
@@ -226,14 +228,15 @@ class Cleaner:
                 else self.stats.get(name, {}).get(rule.strategy)
             )
             if fill is None:
-                if (
-                    rule.strategy in ("median", "mean")
-                    and self.spec.missing.columns.get(name) is None
+                if rule.strategy in ("median", "mean", "mode") and (
+                    frame.schema[name].is_numeric() or rule.strategy == "mode"
                 ):
+                    continue  # no value to learn from (all null so far): nulls stay
+                if self.spec.missing.columns.get(name) is None:
                     continue  # a default of median/mean applies to numeric columns only
                 raise InvalidInputError(
                     f"{self.source}: cannot impute column {name!r} by {rule.strategy} "
-                    f"(it is {frame.schema[name]} or has no values)",
+                    f"(it is {frame.schema[name]}, not numeric)",
                     hint="use strategy mode or constant for this column",
                 )
             holes = frame.filter(is_missing)
@@ -289,11 +292,13 @@ class Cleaner:
                     hint="fix clean.outliers to name existing numeric columns",
                 )
             stats = self.stats.get(name, {})
-            if "q1" not in stats:
+            if not frame.schema[name].is_numeric():
                 raise InvalidInputError(
                     f"{self.source}: outlier rule for column {name!r}, which is not numeric",
                     hint="outlier rules apply to numeric columns only",
                 )
+            if stats.get("q1") is None:
+                continue  # no values to learn bounds from
             if rule.method == "iqr":
                 spread = stats["q3"] - stats["q1"]
                 low, high = stats["q1"] - rule.limit * spread, stats["q3"] + rule.limit * spread
@@ -339,7 +344,7 @@ class Cleaner:
                 if c != ROW
             ]
         stats: dict[str, dict[str, Any]] = {}
-        if exprs and frame.height:
+        if exprs:
             for key, value in frame.select(exprs).row(0, named=True).items():
                 column, stat = key.split("\x00")
                 stats.setdefault(column, {})[stat] = value

@@ -195,6 +195,8 @@ def _mask(rule: Rule, contract: Contract, schema: Any) -> pl.Expr | None:
         return col.is_null()
     if rule.kind == "range":
         low, high = rule.params["min"], rule.params["max"]
+        if spec.type == "float":
+            value = value.fill_nan(None)  # NaN is a missing value, not an out-of-range one
         parts = []
         if low is not None:
             parts.append(value < low)

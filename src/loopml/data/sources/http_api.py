@@ -43,7 +43,7 @@ class Pagination(BaseModel):
     start: int = 1
     size_param: str | None = None
     size: int | None = Field(default=None, ge=1)
-    max_pages: int = Field(default=100_000, ge=1)
+    max_pages: int = Field(default=10_000, ge=1)
 
 
 class HttpSource(SourceBase):
@@ -119,7 +119,7 @@ class HttpSource(SourceBase):
                 if page.size_param and page.size:
                     query[page.size_param] = page.size
             assert url is not None
-            response = self._get(client, url, query if url == self.url else {})
+            response = self._get(client, url, query if url == self.url else None)
             body = self._json(response)
             records = self._records(body)
             yield records
@@ -139,7 +139,7 @@ class HttpSource(SourceBase):
             hint="check the pagination settings, or raise pagination.max_pages",
         )
 
-    def _get(self, client: httpx.Client, url: str, params: dict[str, Any]) -> httpx.Response:
+    def _get(self, client: httpx.Client, url: str, params: dict[str, Any] | None) -> httpx.Response:
         import httpx
 
         problem = ""
@@ -147,6 +147,7 @@ class HttpSource(SourceBase):
             if attempt:
                 time.sleep(min(self.backoff * 2 ** (attempt - 1), 30.0))
             try:
+                # params=None keeps a next link's own query string (httpx replaces it otherwise)
                 response = client.get(url, params=params)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
