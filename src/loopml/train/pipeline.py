@@ -247,6 +247,7 @@ class ProjectRun:
         from loopml.data.versions import from_settings
 
         with self._stage("ingest"):
+            run_id = self.run_id  # opened first, so that a failed ingestion is a FAILED run
             store = from_settings(self.settings)
             data = self.spec.data
             if data.source is None:
@@ -273,6 +274,7 @@ class ProjectRun:
                     clean=data.clean,
                     contract=contract,
                     progress=on_progress,
+                    run_id=run_id,
                 )
                 info = store.get_version(ingested.ref)
                 frame = store.read(ingested.ref, as_="pandas")
@@ -301,6 +303,7 @@ class ProjectRun:
         spec = self.spec
         with self._stage("train"):
             started = time.perf_counter()
+            run_id = self.run_id
             training = prepare(spec, data.frame)
             split = make_split(
                 spec.split,
@@ -310,7 +313,6 @@ class ProjectRun:
                 seed=spec.search.seed,
             )
             transformer = build_column_transformer(training.features)
-            run_id = self.run_id
             self.client.log_inputs(run_id, [data.dataset_version_id], "training")
             self.client.log_params(run_id, _run_params(spec, data, split))
             self.client.log_dict(run_id, spec.model_dump(mode="json"), "project/loopml.yaml")
