@@ -141,8 +141,6 @@ class ServingApp:
         load = self._load
         load.active += 1
         metrics = self._metrics
-        if metrics is not None:
-            metrics.in_flight.inc()
         call = None
         try:
             request_id = _header(scope, b"x-request-id")
@@ -172,8 +170,6 @@ class ServingApp:
             reply = _error_reply(fast, wrapped, 500, call)
         finally:
             load.active -= 1
-            if metrics is not None:
-                metrics.in_flight.dec()
         headers = [
             (b"content-type", reply.content_type),
             (b"content-length", str(len(reply.body)).encode()),
@@ -308,6 +304,8 @@ def _starlette(state: ServerState) -> Any:
     async def lifespan(app: Any) -> Any:
         if state.log is not None:
             state.log.start()
+        if state.metrics is not None:
+            state.metrics.start(state.load)
         reloader.start()
         try:
             yield
@@ -315,6 +313,8 @@ def _starlette(state: ServerState) -> Any:
             await reloader.stop()
             if state.log is not None:
                 state.log.close()
+            if state.metrics is not None:
+                state.metrics.stop()
 
     async def metrics(request: Request) -> Response:
         if state.metrics is None:

@@ -1,8 +1,8 @@
 """Adaptive micro-batching: requests that meet at a busy model share one onnxruntime call.
 
-No timer runs when traffic is light. A request that finds the server otherwise idle (it is the
-only one in flight and nothing is queued) executes at once, so latency at one connection is the
-model's own. Under concurrency, requests that arrive while the event loop is busy are queued;
+No timer runs when traffic is light. A request that finds the server otherwise idle (alone in its
+turn of the event loop, after a quiet turn, with nothing queued) executes at once, so latency
+at one connection is the model's own (see :class:`Load`). Under concurrency, requests that arrive while the event loop is busy are queued;
 the queue is flushed on the next turn of the loop as one call of up to ``max_rows`` rows. While
 requests keep arriving, the flush is put off turn by turn, but never past ``max_wait`` after
 the first queued request: that is the latency budget batching may spend.
@@ -34,12 +34,31 @@ BatchObserver = Callable[[int, int, float], None]
 
 
 class Load:
-    """Requests in flight in this process (the app increments and decrements it)."""
+    """How busy this process is: requests in flight, and requests met per turn of the loop.
 
-    __slots__ = ("active",)
+    uvicorn runs each request as a task; a fast request runs start to finish in one step, so
+    "in flight" alone rarely sees concurrency even at 64 connections. What does show it is
+    several requests starting in the same turn of the event loop: the second one of a turn,
+    and every request of a turn that follows a busy one, is worth batching.
+    """
+
+    __slots__ = ("_busy", "_turn", "active")
 
     def __init__(self) -> None:
         self.active = 0
+        self._turn = 0  # requests started in the current turn of the loop
+        self._busy = False  # whether the previous turn saw more than one
+
+    def concurrent(self) -> bool:
+        """Count this request in the current turn; ``True`` if it is not alone."""
+        if self._turn == 0:
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        self._turn += 1
+        return self._turn > 1 or self._busy or self.active > 1
+
+    def _end_turn(self) -> None:
+        self._busy = self._turn > 1
+        self._turn = 0
 
 
 class Batcher:
@@ -74,7 +93,11 @@ class Batcher:
 
     async def __call__(self, feed: Feed) -> Outputs:
         """Outputs of the model for this feed (only this request's rows)."""
-        if not self._pending and not self._busy and (self._load.active <= 1 or not self.enabled):
+        if (
+            not self._pending
+            and not self._busy
+            and (not self.enabled or not self._load.concurrent())
+        ):
             if self._mean_s < self._offload_threshold:
                 return self._timed([feed], feed.arrays, feed.rows)
             if not self.enabled:

@@ -17,6 +17,7 @@ Anything else raises :class:`~loopml.errors.InvalidInputError` naming the field 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,6 +93,8 @@ class FeedBuilder:
             column = mapping[name]
             if not isinstance(column, list):
                 column = [column]
+            elif column and all(isinstance(v, list) and len(v) == 1 for v in column):
+                column = [v[0] for v in column]  # a [n, 1] column vector
             values[name] = column
             lengths[name] = len(column)
         if len(set(lengths.values())) > 1:
@@ -252,8 +255,12 @@ class FeedBuilder:
         feed = {}
         for j, (name, column) in enumerate(values.items()):
             spec = self._by_name[name]
-            label = f"{where}[*][{j}] ({name!r})" if positional else f"{where} column {name!r}"
-            feed[name] = _shape_column(self._column(column, spec, label), spec)
+            if positional:
+                cell = _cell_path(where, j, name)
+                label = f"{where}[*][{j}] (column {name!r})"
+            else:
+                cell, label = None, f"{where} column {name!r}"
+            feed[name] = _shape_column(self._column(column, spec, label, cell), spec)
         return Feed(feed, n)
 
     def _tensor_rows(self, rows: list[Any], spec: TensorSpec, where: str) -> Feed:
@@ -271,24 +278,37 @@ class FeedBuilder:
         self._check_finite(array, spec, where)
         return Feed({spec.name: array}, int(array.shape[0]))
 
-    def _column(self, values: list[Any], spec: TensorSpec, where: str) -> np.ndarray:
+    def _column(
+        self,
+        values: list[Any],
+        spec: TensorSpec,
+        where: str,
+        cell: Callable[[int], str] | None = None,
+    ) -> np.ndarray:
         try:
             array = np.array(values)
         except (ValueError, TypeError):
             array = np.array(values, dtype=object)
-        if array.ndim != 1:
-            if array.ndim == 2 and array.shape[1] == 1:
-                array = array[:, 0]
-            else:
-                raise InvalidInputError(
-                    f"{where} must hold one scalar per row, got nested lists",
-                )
-        array = _cast_values(array, spec, where, values, None)
+        if (
+            array.ndim != 1
+            or array.dtype == object
+            and any(isinstance(v, list | dict) for v in values)
+        ):
+            i = next((i for i, v in enumerate(values) if isinstance(v, list | dict)), 0)
+            raise InvalidInputError(
+                f"{cell(i) if cell else f'{where}[{i}]'} is {_kind(values[i])}; "
+                f"expected one scalar ({spec.dtype.name})",
+            )
+        array = _cast_values(array, spec, where, values, None, cell)
         self._check_finite(array, spec, where)
         return array
 
     def _check_finite(self, array: np.ndarray, spec: TensorSpec, where: str) -> None:
-        if array.dtype.kind == "f" and not self.schema.allow_nan and not np.isfinite(array).all():
+        if (
+            array.dtype.kind == "f"
+            and spec.name not in self.schema.nullable
+            and not np.isfinite(array).all()
+        ):
             bad = np.argwhere(~np.isfinite(array))[0].tolist()
             raise InvalidInputError(
                 f"{where} has a missing or non-finite value (NaN/null/inf) at index {bad}; "
@@ -363,6 +383,7 @@ def _cast_values(
     where: str,
     source: list[Any],
     columns: tuple[str, ...] | None,
+    cell: Callable[[int], str] | None = None,
 ) -> np.ndarray:
     """Cast a freshly parsed array to ``spec.dtype``, refusing lossy or surprising casts."""
     target = spec.dtype
@@ -388,12 +409,16 @@ def _cast_values(
             return array.astype(object)
         if kind == "O" and all(isinstance(v, str) for v in array.ravel().tolist()):
             return array
-    _locate_bad_value(source, spec, where, columns)
+    _locate_bad_value(source, spec, where, columns, cell)
     raise InvalidInputError(f"{where} holds values that are not {_expected(spec)}")
 
 
 def _locate_bad_value(
-    source: list[Any], spec: TensorSpec, where: str, columns: tuple[str, ...] | None
+    source: list[Any],
+    spec: TensorSpec,
+    where: str,
+    columns: tuple[str, ...] | None,
+    cell: Callable[[int], str] | None = None,
 ) -> None:
     """Raise naming the first value in ``source`` that does not fit ``spec``."""
     for i, item in enumerate(source):
@@ -401,7 +426,12 @@ def _locate_bad_value(
         for j, value in enumerate(cells):
             if _fits(value, spec.dtype):
                 continue
-            path = f"{where}[{i}][{j}]" if isinstance(item, list) else f"{where}[{i}]"
+            if cell is not None:
+                path = cell(i)
+            elif isinstance(item, list):
+                path = f"{where}[{i}][{j}]"
+            else:
+                path = f"{where}[{i}]"
             named = (
                 f" (feature {columns[j]!r})"
                 if columns and isinstance(item, list) and j < len(columns)
@@ -467,6 +497,11 @@ def _fit_rank(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
             f"(-1 = any size)",
         )
     return array
+
+
+def _cell_path(where: str, column: int, name: str) -> Callable[[int], str]:
+    """How to name row ``i`` of a column that came from positional rows."""
+    return lambda i: f"{where}[{i}][{column}] (column {name!r})"
 
 
 def _shape_column(array: np.ndarray, spec: TensorSpec) -> np.ndarray:

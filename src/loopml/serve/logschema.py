@@ -20,14 +20,19 @@ _MS_PER_DAY = 86_400_000
 
 def prediction_batches(
     entries: list[Any], *, log_inputs: bool = True
-) -> Iterator[tuple[tuple[str, str, str], Any]]:
-    """``((model, version, date), RecordBatch)`` for a list of :class:`LogEntry`."""
+) -> Iterator[tuple[tuple[str, str, str], Any, Any]]:
+    """``((model, version, date), RecordBatch, served)`` for a list of :class:`LogEntry`.
+
+    ``served`` holds the predictions answered to clients (not shadows, not failures), for the
+    metrics' prediction summaries; ``None`` when there are none.
+    """
     groups: dict[tuple[str, str, int, int], list[Any]] = {}
     for entry in entries:
         day = entry.timestamp_ms // _MS_PER_DAY
         groups.setdefault((entry.name, entry.version, day, id(entry.model)), []).append(entry)
     for (name, version, day, _), group in groups.items():
-        yield (name, version, _date(day)), _prediction_batch(group, log_inputs)
+        batch, served = _prediction_batch(group, log_inputs)
+        yield (name, version, _date(day)), batch, served
 
 
 def feedback_batches(entries: list[Any]) -> Iterator[tuple[tuple[str, str, str], Any]]:
@@ -59,54 +64,53 @@ def feedback_batches(entries: list[Any]) -> Iterator[tuple[tuple[str, str, str],
         yield (name, version, _date(day)), batch
 
 
-def _prediction_batch(group: list[Any], log_inputs: bool) -> Any:
+def _prediction_batch(group: list[Any], log_inputs: bool) -> tuple[Any, Any]:
     import pyarrow as pa
 
     ok = [e for e in group if e.status == 200 and e.outputs is not None]
     failed = [e for e in group if not (e.status == 200 and e.outputs is not None)]
     model = next((e.model for e in group if e.model is not None), None)
-    counts = [len(model.predictions(e.outputs)) if model is not None else 0 for e in ok]
+    predictions = [model.predictions(e.outputs) for e in ok] if model is not None else []
+    counts = [len(p) for p in predictions]
     total = sum(counts)
-    reps = np.array(counts + [1] * len(failed), dtype=np.int64)
     every = ok + failed
+    reps = np.array(counts + [1] * len(failed), dtype=np.int64)
+    # Row i of the batch belongs to entry index[i]: request-level columns are gathered once.
+    index = pa.array(np.repeat(np.arange(len(every)), reps))
 
-    def repeat(values: list[Any], kind: Any) -> Any:
-        return pa.array(np.repeat(np.array(values, dtype=object), reps), kind)
+    def per_entry(values: list[Any], kind: Any) -> Any:
+        return pa.array(values, kind).take(index)
 
-    rows = (
-        np.concatenate(
-            [np.arange(c, dtype=np.int32) for c in counts] + [np.full(len(failed), -1, np.int32)]
-        )
-        if every
-        else np.empty(0, np.int32)
-    )
+    starts = np.cumsum(reps) - reps
+    rows = np.arange(len(index), dtype=np.int32) - np.repeat(starts, reps).astype(np.int32)
+    if failed:
+        rows[total:] = -1
+    shadow = [e.shadow for e in every]
     columns: dict[str, Any] = {
-        "request_id": repeat([e.request_id for e in every], pa.string()),
+        "request_id": per_entry([e.request_id for e in every], pa.string()),
         "row": pa.array(rows, pa.int32()),
-        "timestamp": pa.array(
-            np.repeat(np.array([e.timestamp_ms for e in every], np.int64), reps),
-            pa.timestamp("ms", tz="UTC"),
-        ),
-        "model": repeat([e.name for e in every], pa.string()),
-        "version": repeat([e.version for e in every], pa.string()),
-        "target": repeat([e.target for e in every], pa.string()),
-        "shadow": pa.array(np.repeat(np.array([e.shadow for e in every], bool), reps), pa.bool_()),
-        "protocol": repeat([e.protocol for e in every], pa.string()),
-        "status": pa.array(
-            np.repeat(np.array([e.status for e in every], np.int16), reps), pa.int16()
-        ),
-        "error": repeat([e.error for e in every], pa.string()),
-        "latency_ms": pa.array(
-            np.repeat(np.array([e.latency_ms for e in every], np.float64), reps), pa.float64()
-        ),
+        "timestamp": per_entry([e.timestamp_ms for e in every], pa.timestamp("ms", tz="UTC")),
+        "model": per_entry([e.name for e in every], pa.string()),
+        "version": per_entry([e.version for e in every], pa.string()),
+        "target": per_entry([e.target for e in every], pa.string()),
+        "shadow": per_entry(shadow, pa.bool_()),
+        "protocol": per_entry([e.protocol for e in every], pa.string()),
+        "status": per_entry([e.status for e in every], pa.int16()),
+        "error": per_entry([e.error for e in every], pa.string()),
+        "latency_ms": per_entry([e.latency_ms for e in every], pa.float64()),
     }
+    served = None
     if model is not None:
         columns["inputs"] = _inputs(model, ok, total, len(failed), log_inputs)
-        prediction, others = _outputs(model, ok, total, len(failed))
+        values = _concat([np.asarray(p) for p in predictions], (0,), None)
+        prediction, others = _outputs(model, ok, values, total, len(failed))
         columns["prediction"] = prediction
         if others is not None:
             columns["outputs"] = others
-    return pa.record_batch(columns)
+        if ok:
+            answered = ~np.repeat(np.array(shadow[: len(ok)], dtype=bool), counts)
+            served = values[answered] if not answered.all() else values
+    return pa.record_batch(columns), served
 
 
 def _inputs(model: Any, ok: list[Any], total: int, n_failed: int, log_inputs: bool) -> Any:
@@ -149,11 +153,12 @@ def _inputs(model: Any, ok: list[Any], total: int, n_failed: int, log_inputs: bo
     return pa.StructArray.from_arrays(arrays, names=names_out, mask=mask)
 
 
-def _outputs(model: Any, ok: list[Any], total: int, n_failed: int) -> tuple[Any, Any]:
+def _outputs(
+    model: Any, ok: list[Any], pred_values: np.ndarray, total: int, n_failed: int
+) -> tuple[Any, Any]:
     import pyarrow as pa
 
     schema = model.schema
-    pred_values = _concat([np.asarray(model.predictions(e.outputs)) for e in ok], (0,), None)
     prediction = _to_arrow(pred_values, n_failed)
     index = [s.name for s in schema.outputs].index(schema.prediction_output)
     arrays, names = [], []

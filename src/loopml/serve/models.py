@@ -48,17 +48,16 @@ class LoadedModel:
     def label(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __post_init__(self) -> None:
+        names = [spec.name for spec in self.schema.outputs]
+        self._prediction_index = names.index(self.schema.prediction_output)
+
     def predictions(self, outputs: list[Any]) -> Any:
         """The ``predictions`` value: the label output, a ``[n, 1]`` column flattened."""
         output = outputs[self._prediction_index]
         if isinstance(output, np.ndarray) and output.ndim == 2 and output.shape[1] == 1:
             return output.reshape(-1)
         return output
-
-    @property
-    def _prediction_index(self) -> int:
-        names = [spec.name for spec in self.schema.outputs]
-        return names.index(self.schema.prediction_output)
 
     def close(self) -> None:
         self.batcher.close()

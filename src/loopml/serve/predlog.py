@@ -88,7 +88,7 @@ class PredictionLog:
         roll_interval: float = 60.0,
         log_inputs: bool = True,
         recent_ids: int = 1_000_000,
-        on_rows: Callable[[list[LogEntry]], None] | None = None,
+        on_rows: Callable[[str, str, np.ndarray], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.spool_interval = spool_interval
@@ -124,6 +124,12 @@ class PredictionLog:
 
     def start(self) -> None:
         """Recover spools left by killed processes, then start the writer thread."""
+        # Import Arrow's modules now: a first import on the writer thread would hold the GIL
+        # for a noticeable moment while requests are being answered.
+        import pyarrow.compute
+        import pyarrow.ipc
+        import pyarrow.parquet  # noqa: F401
+
         recover(self.folder)
         self._spool = _Spool(self.folder)
         self._thread = threading.Thread(target=self._loop, name="loopml-predlog", daemon=True)
@@ -178,15 +184,15 @@ class PredictionLog:
         while queue:
             entries.append(queue.popleft())
         if entries:
-            if self._on_rows is not None:
-                try:
-                    self._on_rows(entries)
-                except Exception:
-                    logger.exception("prediction summary callback failed")
             from loopml.serve.logschema import prediction_batches
 
-            for key, batch in prediction_batches(entries, log_inputs=self.log_inputs):
+            for key, batch, served in prediction_batches(entries, log_inputs=self.log_inputs):
                 self._spool.write("predictions", key, batch)
+                if self._on_rows is not None and served is not None and len(served):
+                    try:
+                        self._on_rows(key[0], key[1], served)
+                    except Exception:
+                        logger.exception("prediction summary callback failed")
         feedback: list[FeedbackEntry] = []
         while self._feedback:
             feedback.append(self._feedback.popleft())

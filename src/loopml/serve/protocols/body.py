@@ -39,7 +39,10 @@ def load_json(body: bytes, where: str = "request body") -> Any:
 
 def check_json(call: Call, *, allow_missing: bool = True) -> None:
     """Refuse a Content-Type other than JSON (415); a missing one is read as JSON."""
-    kind, params = media_type(call.header(b"content-type"))
+    raw = call.header(b"content-type")
+    if raw == b"application/json":
+        return
+    kind, params = media_type(raw)
     if not kind and allow_missing:
         return
     if kind != "application/json" and not (
