@@ -165,7 +165,7 @@ class Client:
             experiment_id = self.store.get_or_create_experiment(DEFAULT_EXPERIMENT)
         tag_text = {v.check_key("tag", k): v.tag_text(k, val) for k, val in (tags or {}).items()}
         commit, dirty = env.git_state(os.getcwd())
-        run_id = self.store.create_run(
+        run = self.store.create_run(
             str(experiment_id),
             run_name=run_name,
             start_time=start_time,
@@ -177,8 +177,8 @@ class Client:
             environment=env.environment(),
             tags=tag_text,
         )
-        self.writer.track(run_id)
-        return self.store.get_run(run_id)
+        self.writer.track(run.info.run_id)
+        return run
 
     def get_run(self, run_id: str) -> Run:
         self._read_barrier()

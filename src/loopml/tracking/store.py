@@ -17,6 +17,8 @@ import orjson
 
 from loopml.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from loopml.tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus
+from loopml.tracking.statements import hot_statements, insert_metric_rows
+from loopml.tracking.statements import upsert as _upsert
 from loopml.tracking.validation import decode_metric, encode_metric
 
 if TYPE_CHECKING:
@@ -196,46 +198,80 @@ class TrackingStore:
         git_dirty: bool | None = None,
         environment: dict[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
-    ) -> str:
-        from sqlalchemy import insert
+    ) -> Run:
+        """Insert a RUNNING run and return it as written.
 
-        from loopml.store.models import Run as RunRow
-        from loopml.store.models import Tag
-
+        The experiment (and parent run) are checked inside the write transaction, and the
+        result is built from the values written rather than read back: starting a run is on
+        the hot path of every training loop, and each extra transaction costs more than the
+        insert itself.
+        """
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
-        summary = {"metrics": {}, "params": {}, "tags": dict(tags or {})}
+        summary = orjson.dumps({"metrics": {}, "params": {}, "tags": dict(tags or {})}).decode()
+        experiment_key = _experiment_key(experiment_id)
 
         def work(conn: Connection) -> None:
-            conn.execute(
-                insert(RunRow).values(
-                    run_id=run_id,
-                    experiment_id=_experiment_key(experiment_id),
-                    name=run_name,
-                    status=RunStatus.RUNNING,
-                    start_time=start,
-                    heartbeat_at=start,
-                    parent_run_id=parent_run_id,
-                    user=user,
-                    source=source,
-                    git_commit=git_commit,
-                    git_dirty=git_dirty,
-                    environment=environment,
-                    artifact_uri=f"runs:/{run_id}",
-                    lifecycle_stage="active",
-                    summary=orjson.dumps(summary).decode(),
+            sql = hot_statements(conn.dialect.name)
+            found = conn.execute(sql.experiment_exists, {"experiment_id": experiment_key})
+            if found.first() is None:
+                raise NotFoundError(
+                    f"experiment id {experiment_id!r} does not exist",
+                    hint="list experiments with `loopml experiments`",
                 )
+            if parent_run_id is not None and (
+                conn.execute(sql.run_exists, {"run_id": parent_run_id}).first() is None
+            ):
+                raise NotFoundError(
+                    f"run {parent_run_id!r} does not exist",
+                    hint="list runs with `loopml runs list`",
+                )
+            conn.execute(
+                sql.insert_run,
+                {
+                    "run_id": run_id,
+                    "experiment_id": experiment_key,
+                    "name": run_name,
+                    "status": RunStatus.RUNNING,
+                    "start_time": start,
+                    "heartbeat_at": start,
+                    "parent_run_id": parent_run_id,
+                    "user": user,
+                    "source": source,
+                    "git_commit": git_commit,
+                    "git_dirty": git_dirty,
+                    "environment": environment,
+                    "artifact_uri": f"runs:/{run_id}",
+                    "lifecycle_stage": "active",
+                    "summary": summary,
+                },
             )
             if tags:
                 conn.execute(
-                    insert(Tag), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+                    sql.insert_tags,
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                 )
 
-        self.get_experiment(experiment_id)
-        if parent_run_id is not None:
-            self.get_run_info(parent_run_id)
         self.db.run_write(work)
-        return run_id
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=str(experiment_key),
+            run_name=run_name,
+            status=RunStatus.RUNNING,
+            start_time=start,
+            end_time=None,
+            user_id=user,
+            artifact_uri=f"runs:/{run_id}",
+            lifecycle_stage="active",
+            parent_run_id=parent_run_id,
+            git_commit=git_commit,
+            git_dirty=git_dirty,
+            source=source,
+            environment=environment,
+            failure_reason=None,
+            heartbeat_at=start,
+        )
+        return Run(info=info, data=run_data(summary))
 
     def get_run_info(self, run_id: str) -> RunInfo:
         return self.get_run(run_id).info
@@ -401,16 +437,8 @@ class TrackingStore:
         tags: Mapping[str, str],
         end: tuple[str, int | None] | None,
     ) -> None:
-        from sqlalchemy import select, update
-
-        from loopml.store.models import LatestMetric, Param, Tag
-        from loopml.store.models import Metric as MetricRow
-        from loopml.store.models import Run as RunRow
-
-        query = select(RunRow.summary, RunRow.status).where(RunRow.run_id == run_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        sql = hot_statements(conn.dialect.name)
+        row = conn.execute(sql.run_summary, {"run_id": run_id}).first()
         if row is None:
             raise NotFoundError(
                 f"run {run_id!r} does not exist", hint="create it with start_run or create_run"
@@ -420,28 +448,26 @@ class TrackingStore:
 
         if params:
             existing = dict(
-                conn.execute(
-                    select(Param.key, Param.value).where(
-                        Param.run_id == run_id, Param.key.in_(list(params))
-                    )
-                ).all()
+                conn.execute(sql.params_of, {"run_id": run_id, "keys": list(params)}).all()
             )
-            for key, value in params.items():
-                if key in existing and existing[key] != value:
+            for key, text in params.items():
+                if key in existing and existing[key] != text:
                     raise ConflictError(
                         f"param {key!r} of run {run_id} was already logged with value "
-                        f"{existing[key]!r}; it cannot change to {value!r}",
+                        f"{existing[key]!r}; it cannot change to {text!r}",
                         hint="params are immutable once logged; log a metric or tag instead, "
                         "or start a new run",
                     )
             new = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
             if new:
-                conn.execute(Param.__table__.insert(), new)
+                conn.execute(sql.insert_params, new)
             summary["params"].update(params)
 
         if tags:
-            _upsert(conn, Tag, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                    keys=("run_id", "key"), update_cols=("value",))
+            conn.execute(
+                sql.upsert_tags,
+                [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+            )
             summary["tags"].update(tags)
 
         if metrics:
@@ -450,20 +476,15 @@ class TrackingStore:
             for record in metrics:
                 key, value, timestamp, step = record
                 nan = value != value
-                rows.append(
-                    {"run_id": run_id, "key": key, "value": 0.0 if nan else value,
-                     "is_nan": nan, "step": step, "timestamp": timestamp}
-                )
+                rows.append((run_id, key, 0.0 if nan else value, nan, step, timestamp))
                 best = latest.get(key)
                 if best is None or (step, timestamp) >= (best[3], best[2]):
                     latest[key] = record
-            conn.execute(MetricRow.__table__.insert(), rows)
+            insert_metric_rows(conn, rows)
             current = {
-                r.key: (r.step, r.timestamp)
-                for r in conn.execute(
-                    select(LatestMetric.key, LatestMetric.step, LatestMetric.timestamp).where(
-                        LatestMetric.run_id == run_id, LatestMetric.key.in_(list(latest))
-                    )
+                name: (last_step, last_time)
+                for name, last_step, last_time in conn.execute(
+                    sql.latest_of, {"run_id": run_id, "keys": list(latest)}
                 )
             }
             changed = []
@@ -477,15 +498,18 @@ class TrackingStore:
                 )
                 summary["metrics"][key] = encode_metric(value)
             if changed:
-                _upsert(conn, LatestMetric, changed, keys=("run_id", "key"),
-                        update_cols=("value", "is_nan", "step", "timestamp"))
+                conn.execute(sql.upsert_latest, changed)
 
-        values: dict[str, Any] = {"summary": orjson.dumps(summary).decode(), "heartbeat_at": now}
+        values: dict[str, Any] = {
+            "target_run_id": run_id,
+            "summary": orjson.dumps(summary).decode(),
+            "heartbeat_at": now,
+        }
         if end is not None:
             status, end_time = end
             values["status"] = status
             values["end_time"] = end_time if end_time is not None else now
-        conn.execute(update(RunRow).where(RunRow.run_id == run_id).values(**values))
+        conn.execute(sql.update_run, values)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         from sqlalchemy import select
@@ -583,26 +607,3 @@ def _experiment_key(experiment_id: str | int) -> int:
             hint="list experiments with `loopml experiments`",
         ) from None
 
-
-def _upsert(
-    conn: Connection,
-    model: Any,
-    rows: list[dict[str, Any]],
-    *,
-    keys: tuple[str, ...],
-    update_cols: tuple[str, ...],
-) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(model)
-    if update_cols:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={c: stmt.excluded[c] for c in update_cols}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(stmt, rows)
