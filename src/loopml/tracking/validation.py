@@ -22,8 +22,15 @@ from loopml.store.models import (
 # MLflow's rule: alphanumerics, underscores, dashes, periods, spaces, colons and slashes.
 _KEY = re.compile(r"^[\w\-. :/]+$")
 
+# Keys that passed check_key. A training loop logs the same few names thousands of times
+# (and a batch of 10,000 metrics may hold 100 names), so the checks run once per name.
+_ACCEPTED_KEYS: set[str] = set()
+_ACCEPTED_KEYS_LIMIT = 100_000
+
 
 def check_key(kind: str, key: Any) -> str:
+    if key.__class__ is str and key in _ACCEPTED_KEYS:
+        return key
     if not isinstance(key, str) or not key:
         raise InvalidInputError(
             f"{kind} key {key!r} is not a non-empty string",
@@ -40,11 +47,19 @@ def check_key(kind: str, key: Any) -> str:
             f"{kind} key {key!r} contains characters that are not allowed",
             hint="use letters, digits, '_', '-', '.', ' ', ':' and '/' (no '..' parts)",
         )
+    if len(_ACCEPTED_KEYS) < _ACCEPTED_KEYS_LIMIT:
+        _ACCEPTED_KEYS.add(key)
     return key
 
 
 def check_metric_value(key: str, value: Any) -> float:
     """A metric value as a float; NaN and ±inf are valid, non-numbers are not."""
+    # Exact-type fast paths: the abstract-class checks below cost more than the rest of a
+    # buffered log_metric call.
+    if value.__class__ is float:
+        return value
+    if value.__class__ is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         # numpy scalars register as numbers.Real; strings and None do not.
         if hasattr(value, "dtype") and getattr(value, "shape", None) == ():
@@ -63,6 +78,8 @@ def check_metric_value(key: str, value: Any) -> float:
 def check_step(step: Any) -> int:
     if step is None:
         return 0
+    if step.__class__ is int:
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidInputError(
             f"metric step {step!r} is not an integer",
