@@ -61,7 +61,9 @@ def test_order_by_must_be_a_list_of_strings() -> None:
 
 
 _IDENTIFIERS = st.builds(
-    Identifier, st.sampled_from(["metric", "param", "tag"]), st.text(min_size=1, max_size=10)
+    Identifier,
+    st.sampled_from(["metric", "param", "tag"]),
+    st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=10),
 ) | st.builds(Identifier, st.just("attribute"), st.sampled_from(sorted(ATTRIBUTES)))
 
 

@@ -170,6 +170,7 @@ def is_name_char(ch: str) -> bool:
 
 def tokenize(source: str, what: str) -> list[Token]:
     """Split ``source`` into tokens, ending with an END token; ``what`` names it in errors."""
+    _check_characters(source, what)
     tokens: list[Token] = []
     i, n = 0, len(source)
     while i < n:
@@ -185,7 +186,7 @@ def tokenize(source: str, what: str) -> list[Token]:
         elif ch == "." and not (nxt in _DIGITS and previous not in _NAME_PARTS):
             tokens.append(Token(TokenKind.DOT, ".", None, i))
             i += 1
-        elif previous is TokenKind.DOT and is_name_char(ch):
+        elif is_name_char(ch) and (ch not in _DIGITS or previous is TokenKind.DOT):
             # A key part right after a dot may start with a digit: metrics.2nd_pass.
             end = i
             while end < n and is_name_char(source[end]):
@@ -202,16 +203,24 @@ def tokenize(source: str, what: str) -> list[Token]:
             i = _scan_quoted(source, i, what, tokens)
         elif ch in _DIGITS or ch == "." or (ch in "+-" and _starts_number(source, i + 1)):
             i = _scan_number(source, i, what, tokens)
-        elif is_name_char(ch):
-            end = i
-            while end < n and is_name_char(source[end]):
-                end += 1
-            tokens.append(Token(TokenKind.WORD, source[i:end], source[i:end], i))
-            i = end
         else:
             raise SearchSyntaxError(what, source, i, f"unexpected character {ch!r} at position {i}")
     tokens.append(Token(TokenKind.END, "", None, n))
     return tokens
+
+
+def _check_characters(source: str, what: str) -> None:
+    """Refuse text no database can take: NUL (PostgreSQL text cannot hold it) and lone
+    surrogates (not encodable as UTF-8), which would otherwise fail inside the driver."""
+    for i, ch in enumerate(source):
+        if ch == "\x00" or "\ud800" <= ch <= "\udfff":
+            raise SearchSyntaxError(
+                what,
+                source,
+                i,
+                f"character {ch!r} at position {i} cannot be stored or searched",
+                hint="remove NUL characters and unpaired surrogates from the text",
+            )
 
 
 def _starts_number(source: str, i: int) -> bool:
