@@ -291,8 +291,8 @@ class FeedBuilder:
             array = np.array(values, dtype=object)
         if (
             array.ndim != 1
-            or array.dtype == object
-            and any(isinstance(v, list | dict) for v in values)
+            or (array.dtype == object
+            and any(isinstance(v, list | dict) for v in values))
         ):
             i = next((i for i, v in enumerate(values) if isinstance(v, list | dict)), 0)
             raise InvalidInputError(
@@ -385,6 +385,19 @@ def _cast_values(
     columns: tuple[str, ...] | None,
     cell: Callable[[int], str] | None = None,
 ) -> np.ndarray:
+    # Values out of the target's range become inf and fail the finite check: a 400, not a crash.
+    with np.errstate(all="ignore"):
+        return _cast_checked(array, spec, where, source, columns, cell)
+
+
+def _cast_checked(
+    array: np.ndarray,
+    spec: TensorSpec,
+    where: str,
+    source: list[Any],
+    columns: tuple[str, ...] | None,
+    cell: Callable[[int], str] | None = None,
+) -> np.ndarray:
     """Cast a freshly parsed array to ``spec.dtype``, refusing lossy or surprising casts."""
     target = spec.dtype
     kind = array.dtype.kind
@@ -469,6 +482,11 @@ def _expected(spec: TensorSpec) -> str:
 
 def _cast(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     """Cast a typed tensor to the input's dtype when that cannot surprise anyone."""
+    with np.errstate(all="ignore"):
+        return _cast_typed(array, spec, where)
+
+
+def _cast_typed(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     if array.dtype == spec.dtype:
         return array
     source, target = array.dtype.kind, spec.dtype.kind

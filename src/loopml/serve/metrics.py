@@ -26,8 +26,8 @@ metric                              type       labels
 
 from __future__ import annotations
 
-import contextlib
 import collections
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -156,6 +156,8 @@ class ServeMetrics:
 
     def start(self, load: Any = None, interval: float = 0.5) -> None:
         """Start the flusher thread; ``load`` (requests in flight) is sampled at each flush."""
+        if self._thread is not None:
+            return
         self._load = load
         self._stop.clear()
         self._thread = threading.Thread(

@@ -124,6 +124,8 @@ class PredictionLog:
 
     def start(self) -> None:
         """Recover spools left by killed processes, then start the writer thread."""
+        if self._thread is not None:
+            return  # already running (an app whose lifespan starts twice)
         # Import Arrow's modules now: a first import on the writer thread would hold the GIL
         # for a noticeable moment while requests are being answered.
         import pyarrow.compute

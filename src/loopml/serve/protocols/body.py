@@ -31,9 +31,14 @@ def load_json(body: bytes, where: str = "request body") -> Any:
             f"{where} is not valid JSON: {detail}",
             hint="check the JSON syntax, e.g. with `python -m json.tool`",
         ) from None
+    if b"NaN" in body or b"Infinity" in body:
+        raise InvalidInputError(
+            f"{where} contains NaN or Infinity, which are not JSON values",
+            hint="send missing values as null, and only if the model accepts them",
+        )
     raise InvalidInputError(
-        f"{where} contains NaN or Infinity, which are not JSON values",
-        hint="send missing values as null, and only if the model accepts them",
+        f"{where} holds a number out of range ({detail})",
+        hint="integers must fit in 64 bits; send large values as floats",
     )
 
 

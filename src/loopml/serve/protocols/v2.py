@@ -182,6 +182,12 @@ def _input_arrays(inputs: list[Any], binary: bytes) -> dict[str, np.ndarray]:
 
 
 def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
+    # Out-of-range values become inf and are refused by the feed's finite check: a 400.
+    with np.errstate(all="ignore"):
+        return _from_json_values(data, datatype, count, where)
+
+
+def _from_json_values(data: Any, datatype: str, count: int, where: str) -> np.ndarray:
     if not isinstance(data, list):
         data = [data]
     try:
