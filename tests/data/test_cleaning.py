@@ -74,7 +74,7 @@ def test_missing_values_are_dropped_or_imputed_and_each_imputation_is_logged() -
         (4, "5", "c", None, "b", "imputed:mode"),
         (4, "5", "x", None, "3.0", "imputed:median"),
     ]
-    dropped, cleaner = run(frame, {"missing": {"columns": {"x": "drop"}}})
+    _dropped, cleaner = run(frame, {"missing": {"columns": {"x": "drop"}}})
     assert cleaner.reasons == {"missing:x": 2}
     constant, _ = run(
         frame, {"missing": {"columns": {"x": {"strategy": "constant", "value": -1}}}}, None
@@ -101,7 +101,7 @@ def test_text_is_coerced_to_numbers_where_the_contract_says_numeric() -> None:
 
 def test_without_coercion_decimal_commas_break_the_type_rule() -> None:
     frame = pl.DataFrame({"id": [1, 2], "x": ["3,5", "2"], "c": ["a", "a"]})
-    result, cleaner = run(frame, {"coerce": False})
+    _result, cleaner = run(frame, {"coerce": False})
     assert cleaner.reasons == {"x.type": 1}
 
 

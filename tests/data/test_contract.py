@@ -21,8 +21,10 @@ def test_inference_captures_types_nulls_ranges_categories_and_the_key() -> None:
     contract = infer_contract(frame, name="orders")
     cols = contract.columns
     assert contract.key == ["id"]
-    assert cols["id"].unique and not cols["id"].nullable
-    assert cols["x1"].type == "float" and not cols["x1"].nullable
+    assert cols["id"].unique
+    assert not cols["id"].nullable
+    assert cols["x1"].type == "float"
+    assert not cols["x1"].nullable
     assert cols["x1"].min == pytest.approx(frame["x1"].min())
     assert cols["x2"].nullable
     assert cols["n"].type == "integer"

@@ -136,6 +136,7 @@ class CleaningSpec(_Model):
     @classmethod
     def load(cls, value: CleaningSpec | dict[str, Any] | str | None) -> CleaningSpec | None:
         """From a spec, a mapping, a YAML file path, or None (no cleaning)."""
+        from loopml.data.spec_errors import describe_validation_error
         from loopml.errors import ConfigError
 
         if value is None or isinstance(value, CleaningSpec):
@@ -157,6 +158,6 @@ class CleaningSpec(_Model):
             return cls.model_validate(value)
         except ValueError as exc:
             raise ConfigError(
-                f"cleaning recipe is invalid: {str(exc).splitlines()[-1].strip()}",
+                f"cleaning recipe is invalid: {describe_validation_error(exc)}",
                 hint="see loopml.data.cleaning.CleaningSpec for the fields",
             ) from None

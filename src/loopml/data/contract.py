@@ -105,7 +105,7 @@ class Contract(BaseModel):
             name: {
                 k: v
                 for k, v in col.model_dump().items()
-                if v not in (None, False) or k == "nullable"
+                if (v is not None and v is not False) or k == "nullable"
             }
             for name, col in self.columns.items()
         }
@@ -136,9 +136,10 @@ class Contract(BaseModel):
         try:
             contract = cls.model_validate(body)
         except ValueError as exc:
-            lines = [ln.strip() for ln in str(exc).splitlines()]
+            from loopml.data.spec_errors import describe_validation_error
+
             raise ConfigError(
-                f"{origin} is invalid: {' '.join(lines[1:3])}",
+                f"{origin} is invalid: {describe_validation_error(exc)}",
                 hint="column types are integer|float|string|boolean|date|datetime",
             ) from None
         for column in contract.key:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loopml.data.spec_errors import describe_validation_error
 from loopml.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def load_features(items: list[FeatureSpec | dict[str, Any]]) -> list[FeatureSpec
             )
         except ValueError as exc:
             raise InvalidInputError(
-                f"feature #{index + 1} ({item!r}) is invalid: {str(exc).splitlines()[-1].strip()}",
+                f"feature #{index + 1} ({item!r}) is invalid: {describe_validation_error(exc)}",
                 hint=f"transform must be one of {', '.join(TRANSFORMS)}",
             ) from None
     seen = set()

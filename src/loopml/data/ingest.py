@@ -1,14 +1,14 @@
 """One ingestion: source → (validate, clean, quarantine) → Delta version + profile + record.
 
-The data streams batch by batch into ``write_deltalake``, which commits the new Delta version
-only after the last batch: a failure (or a killed process) before that leaves only
-unreferenced data files, never a half-written version. The metadata row that makes the
-version visible to ``name@latest`` is inserted last, in one transaction; a Delta commit left
+The data streams batch by batch into one Parquet file that is committed to the Delta table
+only after the last batch (:mod:`loopml.data.delta`): a failure (or a killed process) before
+that leaves only an unreferenced data file, never a half-written version. The metadata row
+that makes the version visible to ``name@latest`` is inserted last, in one transaction; a Delta commit left
 without its row by a crash is rolled back (Delta ``restore``) before the next append.
 
 Identical content is detected before the commit: the content hash is complete when the last
-batch has been handed over, and if it equals the latest version's hash the write is aborted
-and the existing version is returned with ``reused=True``.
+batch is written, and if it equals the latest version's hash the file is removed and the
+existing version is returned with ``reused=True``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.data.clean_engine import ROW, Cleaner
 from loopml.data.cleaning_spec import CleaningSpec
 from loopml.data.contract import Contract, column_type, load_contract
+from loopml.data.delta import VersionWriter
 from loopml.data.errors import SchemaChangeError, SourceFormatError
 from loopml.data.quarantine import SideWriter, quarantine_rows
 from loopml.data.sources import DEFAULT_BATCH_ROWS, iter_batches, parse_source
@@ -74,10 +75,6 @@ class IngestResult:
         return body
 
 
-class _SameContentError(Exception):
-    """Raised inside the batch stream to abort the Delta commit when nothing changed."""
-
-
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInputError(
@@ -101,8 +98,9 @@ def run_ingest(
     allow_schema_change: bool = False,
 ) -> IngestResult:
     import polars as pl
-    import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import DeltaTable
+
+    from loopml.data.versions import ordered_files
 
     check_name(name)
     spec = parse_source(source)
@@ -166,56 +164,30 @@ def run_ingest(
     first = next(batches, None)
     if first is None or counts["in"] == 0:
         if incremental and latest is not None:
-            return _reuse(latest, 0, checks.report(0))
+            return _reuse(latest, counts, {}, checks.report(0))
         raise SourceFormatError(
             f"{described} has no data rows (only a header, or nothing new)",
             hint="check that the source holds rows",
         )
-    arrow_schema = _arrow(first).schema
-    digest: dict[str, str] = {}
-
-    def arrow_batches() -> Iterator[pa.RecordBatch]:
-        for frame in _chain(first, batches):
-            table = _arrow(frame)
-            if table.schema != arrow_schema:
-                table = table.cast(arrow_schema)
-            yield from table.to_batches(max_chunksize=256_000)
-        digest["hash"] = hasher.hexdigest()
-        identical = latest is not None and digest["hash"] == latest.content_hash
-        if identical or (append and counts["kept"] == 0):
-            raise _SameContentError()
-        report("write", counts["kept"])
-
-    failure: list[BaseException] = []
-
-    def guarded() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from arrow_batches()
-        except BaseException as exc:  # re-raised after deltalake unwinds
-            failure.append(exc)
-            raise
-
+    writer = VersionWriter(table_uri, options)
     try:
-        write_deltalake(
-            table_uri,
-            pa.RecordBatchReader.from_batches(arrow_schema, guarded()),
-            mode="append" if append else "overwrite",
-            schema_mode=None if append else "overwrite",
-            storage_options=options or None,
-        )
-    except Exception as exc:
-        if failure:
-            if isinstance(failure[0], _SameContentError):
-                assert latest is not None
-                quarantine.close()
-                changes.close()
-                return _reuse(latest, counts["in"], checks.report(counts["in"]))
-            raise failure[0] from None
-        raise ConflictError(
-            f"dataset {name!r}: writing the Delta table at {table_uri} failed: "
-            f"{str(exc).splitlines()[0]}",
-            hint="another ingestion may be writing the same dataset; retry",
-        ) from exc
+        for frame in _chain(first, batches):
+            writer.write(_arrow(frame))
+        report("write", counts["kept"])
+        content_hash = hasher.hexdigest()
+        if latest is not None and (
+            content_hash == latest.content_hash or (append and counts["kept"] == 0)
+        ):
+            writer.abort()
+            quarantine.close()
+            changes.close()
+            return _reuse(latest, counts, dict(cleaner.reasons), checks.report(counts["in"]))
+        delta_version = _commit(writer, append, name)
+    except BaseException:
+        writer.abort()
+        raise
+    arrow_schema = writer.schema
+    assert arrow_schema is not None
 
     if counts["in"] != counts["kept"] + counts["quarantined"]:
         raise IntegrityError(  # pragma: no cover - would be a bug in cleaning
@@ -223,13 +195,12 @@ def run_ingest(
             f"{counts['quarantined']} quarantined",
             hint="report this as a loopml bug",
         )
-    delta_version = DeltaTable(table_uri, storage_options=options or None).version()
     report("profile", counts["kept"])
     from loopml.data.profile import profile_lazy
 
-    files = DeltaTable(
-        table_uri, version=delta_version, storage_options=options or None
-    ).file_uris()
+    files = ordered_files(
+        DeltaTable(table_uri, version=delta_version, storage_options=options or None)
+    )
     total_rows = counts["kept"] + (latest.row_count if append and latest else 0)
     profile = profile_lazy(pl.scan_parquet(files, storage_options=options or None), rows=total_rows)
     validation = checks.report(counts["in"])
@@ -286,7 +257,7 @@ def run_ingest(
         uri=f"{table_uri}?version={delta_version}",
         row_count=total_rows,
         schema=schema,
-        content_hash=digest["hash"],
+        content_hash=content_hash,
         source={
             "spec": spec.model_dump(mode="json"),
             "description": described,
@@ -313,21 +284,24 @@ def run_ingest(
         validation=validation,
         changed=dict(cleaner.changed),
         row_count=total_rows,
-        content_hash=digest["hash"],
+        content_hash=content_hash,
         uri=info.uri,
     )
 
 
 def _reuse(
-    latest: DatasetVersionInfo, rows_in: int, validation: ValidationReport | None
+    latest: DatasetVersionInfo,
+    counts: dict[str, int],
+    reasons: dict[str, int],
+    validation: ValidationReport | None,
 ) -> IngestResult:
     return IngestResult(
         dataset=latest.dataset,
         version=latest.version,
-        rows_in=rows_in,
-        rows=rows_in if rows_in else 0,
-        quarantined=0,
-        reasons={},
+        rows_in=counts["in"],
+        rows=counts["kept"],
+        quarantined=counts["quarantined"],
+        reasons=reasons,
         dataset_version_id=latest.id,
         reused=True,
         validation=validation,
@@ -335,6 +309,18 @@ def _reuse(
         content_hash=latest.content_hash,
         uri=latest.uri,
     )
+
+
+def _commit(writer: VersionWriter, append: bool, name: str) -> int:
+    try:
+        return writer.commit(append=append)
+    except Exception as exc:
+        if "commit" in type(exc).__name__.lower() or "conflict" in str(exc).lower():
+            raise ConflictError(
+                f"dataset {name!r} was written by another ingestion at the same time",
+                hint="run this ingestion again",
+            ) from exc
+        raise
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -359,7 +359,11 @@ class DatasetStore:
                     f"dataset {info.ref} has no column(s) {unknown}",
                     hint=f"its columns are: {', '.join(sorted(present))}",
                 )
-        data = table.to_pyarrow_table(columns=columns)
+        import polars as pl
+
+        lazy = pl.scan_parquet(ordered_files(table), storage_options=self.storage_options or None)
+        frame = lazy.select(columns).collect() if columns else lazy.collect()
+        data = frame if as_ == "polars" else frame.to_arrow()
         return _convert(data, as_)
 
     def quarantine(self, ref: str, *, as_: Literal["pandas", "polars", "arrow"] = "pandas") -> Any:
@@ -510,7 +514,26 @@ def _info(row: Any) -> DatasetVersionInfo:
     )
 
 
+def ordered_files(table: Any) -> list[str]:
+    """The version's data files in the order they were written, so rows read back in the
+    order they were ingested (each write is one file; appends add later files)."""
+    actions = table.get_add_actions(flatten=True)
+    columns = {name: actions.column(name).to_pylist() for name in ("path", "modification_time")}
+    written = dict(zip(columns["path"], columns["modification_time"], strict=True))
+    uris = table.file_uris()
+
+    def order(uri: str) -> tuple[int, str]:
+        for path, when in written.items():
+            if uri.endswith(path):
+                return (when, uri)
+        return (0, uri)
+
+    return sorted(uris, key=order)
+
+
 def _convert(table: Any, as_: str) -> Any:
+    if as_ == "polars" and type(table).__module__.startswith("polars"):
+        return table
     if as_ == "arrow":
         return table
     if as_ == "polars":

@@ -28,6 +28,7 @@ from loopml.data.sources.files import FileSource
 from loopml.data.sources.http_api import HttpSource, Pagination
 from loopml.data.sources.logs import LogSource
 from loopml.data.sources.sql import SqlSource
+from loopml.data.spec_errors import describe_validation_error
 from loopml.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def parse_source(value: Any, **options: Any) -> FileSource | SqlSource | HttpSou
             return _ADAPTER.validate_python(value)  # type: ignore[no-any-return]
         except Exception as exc:  # pydantic's ValidationError, translated for people
             raise InvalidInputError(
-                f"source {value!r} is not a valid source spec: {_first_error(exc)}",
+                f"source {value!r} is not a valid source spec: {describe_validation_error(exc)}",
                 hint="give type: file|sql|http|log with its fields (see loopml.data.sources)",
             ) from None
     if not isinstance(value, str) or not value.strip():
@@ -98,15 +99,6 @@ def _guess_kind(text: str, options: dict[str, Any]) -> str:
     if "pattern" in options or options.get("format") == "regex" or lowered.endswith(".log"):
         return "log"
     return "file"
-
-
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(exc)
 
 
 def describe_source(spec: FileSource | SqlSource | HttpSource | LogSource) -> str:
