@@ -45,16 +45,17 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("models")
     out: dict[str, Path] = {}
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 20)).astype(np.float32)
+    forest = RandomForestRegressor(20, max_depth=6, random_state=0).fit(features, features[:, 0])
+    out["forest"] = folder / "forest.onnx"
+    # Plain skl2onnx first: loopml's packaging registers converters of its own.
+    out["forest"].write_bytes(to_onnx(forest, features[:1]).SerializeToString())
     x = pd.DataFrame({"x": np.arange(10.0)})
     for name, slope in (("linear", 2.0), ("triple", 3.0)):
         packaged = package_model(LinearRegression().fit(x, slope * x["x"]), x, task="regression")
         out[name] = folder / f"{name}.onnx"
         out[name].write_bytes(packaged.onnx_bytes)
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(300, 20)).astype(np.float32)
-    forest = RandomForestRegressor(20, max_depth=6, random_state=0).fit(features, features[:, 0])
-    out["forest"] = folder / "forest.onnx"
-    out["forest"].write_bytes(to_onnx(forest, features[:1]).SerializeToString())
     frame = pd.DataFrame(
         {"age": rng.uniform(18, 80, 200), "plan": rng.choice(["basic", "pro"], 200)}
     )
