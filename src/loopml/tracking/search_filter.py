@@ -51,8 +51,10 @@ __all__ = [
     "Expr",
     "Not",
     "Or",
+    "allowed_ops",
     "format_filter",
     "parse_filter",
+    "value_type",
 ]
 
 Scalar = int | float | str

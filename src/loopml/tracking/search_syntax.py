@@ -36,6 +36,7 @@ __all__ = [
     "TokenKind",
     "TokenStream",
     "format_identifier",
+    "quote_key",
     "tokenize",
 ]
 
@@ -164,7 +165,7 @@ _PUNCTUATION = {"(": TokenKind.LPAREN, ")": TokenKind.RPAREN, ",": TokenKind.COM
 _NAME_PARTS = frozenset({TokenKind.WORD, TokenKind.DQUOTED, TokenKind.BACKTICK})
 
 
-def is_name_char(ch: str) -> bool:
+def _is_name_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
@@ -186,10 +187,10 @@ def tokenize(source: str, what: str) -> list[Token]:
         elif ch == "." and not (nxt in _DIGITS and previous not in _NAME_PARTS):
             tokens.append(Token(TokenKind.DOT, ".", None, i))
             i += 1
-        elif is_name_char(ch) and (ch not in _DIGITS or previous is TokenKind.DOT):
+        elif _is_name_char(ch) and (ch not in _DIGITS or previous is TokenKind.DOT):
             # A key part right after a dot may start with a digit: metrics.2nd_pass.
             end = i
-            while end < n and is_name_char(source[end]):
+            while end < n and _is_name_char(source[end]):
                 end += 1
             tokens.append(Token(TokenKind.WORD, source[i:end], source[i:end], i))
             i = end
@@ -250,9 +251,9 @@ def _scan_number(source: str, start: int, what: str, tokens: list[Token]) -> int
             i = exponent
             while i < n and source[i] in _DIGITS:
                 i += 1
-    if i < n and (is_name_char(source[i]) or source[i] == "."):
+    if i < n and (_is_name_char(source[i]) or source[i] == "."):
         # "1abc", "1.2.3": one malformed number, not a number followed by a name.
-        while i < n and (is_name_char(source[i]) or source[i] == "."):
+        while i < n and (_is_name_char(source[i]) or source[i] == "."):
             i += 1
         bad = source[start:i]
         raise SearchSyntaxError(
@@ -427,6 +428,6 @@ def format_identifier(identifier: Identifier) -> str:
 def quote_key(key: str) -> str:
     """``key`` as written after a prefix: bare when the tokenizer reads it back whole."""
     parts = key.split(".")
-    if all(part and all(is_name_char(ch) for ch in part) for part in parts):
+    if all(part and all(_is_name_char(ch) for ch in part) for part in parts):
         return key
     return "`" + key.replace("\\", "\\\\").replace("`", "``") + "`"
