@@ -85,15 +85,25 @@ def test_all_transforms_together_export_as_one_graph() -> None:
 def test_date_parts_match_pandas_calendar() -> None:
     from loopml.data.transformers import DateParts
 
-    when = pd.Series(pd.to_datetime(["1969-12-31 23:59:59", "2000-02-29 12:00:00", "2026-11-27 01:00:00"]))
-    parts = DateParts(parts=["year", "month", "day", "dayofweek", "hour"]).fit(when.to_frame()).transform(when.to_frame())
-    expected = np.column_stack([when.dt.year, when.dt.month, when.dt.day, when.dt.dayofweek, when.dt.hour])
+    when = pd.Series(
+        pd.to_datetime(["1969-12-31 23:59:59", "2000-02-29 12:00:00", "2026-11-27 01:00:00"])
+    )
+    parts = (
+        DateParts(parts=["year", "month", "day", "dayofweek", "hour"])
+        .fit(when.to_frame())
+        .transform(when.to_frame())
+    )
+    expected = np.column_stack(
+        [when.dt.year, when.dt.month, when.dt.day, when.dt.dayofweek, when.dt.hour]
+    )
     np.testing.assert_array_equal(parts, expected)
 
 
 def test_bucket_counts_learned_from_quantiles() -> None:
     frame = pd.DataFrame({"score": np.arange(100.0)})
-    transformer = build_column_transformer([{"column": "score", "transform": "bucketize", "bins": 4}]).fit(frame)
+    transformer = build_column_transformer(
+        [{"column": "score", "transform": "bucketize", "bins": 4}]
+    ).fit(frame)
     assert sorted(set(transformer.transform(frame).ravel())) == [0.0, 1.0, 2.0, 3.0]
 
 

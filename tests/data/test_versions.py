@@ -93,7 +93,12 @@ def test_cleaning_quarantines_rows_with_reasons_and_logs_changes(
     assert quarantine["_row"].to_list() == [200, 201, 202, 203, 204]
     assert quarantine["city"].to_list() == make_frame(200)["city"].head(5).to_list()
     changes = store.changes("dirty@1", as_="polars")
-    assert changes.select("row", "column", "old", "reason").row(0) == (7, "x1", None, "imputed:median")
+    assert changes.select("row", "column", "old", "reason").row(0) == (
+        7,
+        "x1",
+        None,
+        "imputed:median",
+    )
     summary = store.get_version("dirty@1").cleaning_summary
     assert summary["rows_in"] == 205
     assert summary["quarantined"] == 5
@@ -129,7 +134,9 @@ def test_without_cleaning_a_contract_violation_stores_nothing(
     contract = infer_contract(make_frame(200))
     path = tmp_path / "bad.csv"
     make_frame(200).with_columns(pl.lit(-1e9).alias("x2")).write_csv(path)
-    with pytest.raises(ContractViolationError, match=r"bad\.csv.* breaks the contract: x2\.range \(200 rows\)"):
+    with pytest.raises(
+        ContractViolationError, match=r"bad\.csv.* breaks the contract: x2\.range \(200 rows\)"
+    ):
         store.ingest(str(path), "sales", contract=contract)
     assert store.versions("sales") == []
 
@@ -154,7 +161,9 @@ def test_the_profile_has_stats_quantiles_reusable_bins_and_top_values(
     assert sum(t["count"] for t in city["top"]) + city["other"] == 200
 
 
-def test_incremental_file_ingestion_appends_only_new_files(store: DatasetStore, tmp_path: Path) -> None:
+def test_incremental_file_ingestion_appends_only_new_files(
+    store: DatasetStore, tmp_path: Path
+) -> None:
     folder = tmp_path / "drop"
     folder.mkdir()
     make_frame(30, seed=1).write_csv(folder / "day1.csv")
@@ -171,7 +180,9 @@ def test_incremental_file_ingestion_appends_only_new_files(store: DatasetStore, 
     assert nothing_new.version == 2
 
 
-def test_incremental_sql_ingestion_reads_past_the_watermark(store: DatasetStore, tmp_path: Path) -> None:
+def test_incremental_sql_ingestion_reads_past_the_watermark(
+    store: DatasetStore, tmp_path: Path
+) -> None:
     db = tmp_path / "src.db"
     con = sqlite3.connect(db)
     con.execute("create table t (id integer, v real)")
@@ -188,7 +199,9 @@ def test_incremental_sql_ingestion_reads_past_the_watermark(store: DatasetStore,
 
 
 def test_incremental_ingestion_needs_a_watermark_for_sql(store: DatasetStore) -> None:
-    with pytest.raises(InvalidInputError, match="cannot be read incrementally: it has no watermark"):
+    with pytest.raises(
+        InvalidInputError, match="cannot be read incrementally: it has no watermark"
+    ):
         store.ingest(SqlSource(url="sqlite://", query="select 1 as a"), "q", incremental=True)
 
 
@@ -206,28 +219,40 @@ def test_batching_does_not_change_the_content_hash(store: DatasetStore, tmp_path
     [
         (lambda f: f.with_columns(pl.lit(1).alias("extra")), r"new column 'extra'"),
         (lambda f: f.drop("tier"), r"missing column 'tier'"),
-        (lambda f: f.with_columns(pl.col("n").cast(pl.String) + "x"), r"column 'n' is string, was integer"),
+        (
+            lambda f: f.with_columns(pl.col("n").cast(pl.String) + "x"),
+            r"column 'n' is string, was integer",
+        ),
     ],
     ids=["new", "missing", "retyped"],
 )
 def test_a_schema_change_since_the_latest_version_is_refused(
-    store: DatasetStore, tmp_path: Path, change, message: str  # type: ignore[no-untyped-def]
+    store: DatasetStore,
+    tmp_path: Path,
+    change,
+    message: str,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "d.parquet"
     make_frame(20).write_parquet(path)
     store.ingest(str(path), "d")
     change(make_frame(20, seed=3)).write_parquet(path)
-    with pytest.raises(SchemaChangeError, match=rf"d\.parquet.* changed schema since the latest version: {message}") as info:
+    with pytest.raises(
+        SchemaChangeError, match=rf"d\.parquet.* changed schema since the latest version: {message}"
+    ) as info:
         store.ingest(str(path), "d")
     assert "--allow-schema-change" in (info.value.hint or "")
     assert store.ingest(str(path), "d", allow_schema_change=True).version == 2
 
 
-def test_a_schema_change_against_the_contract_is_refused(store: DatasetStore, tmp_path: Path) -> None:
+def test_a_schema_change_against_the_contract_is_refused(
+    store: DatasetStore, tmp_path: Path
+) -> None:
     contract = infer_contract(make_frame(20))
     path = tmp_path / "d.csv"
     make_frame(20).drop("x2").write_csv(path)
-    with pytest.raises(SchemaChangeError, match=r"does not match the contract: column 'x2' is missing") as info:
+    with pytest.raises(
+        SchemaChangeError, match=r"does not match the contract: column 'x2' is missing"
+    ) as info:
         store.ingest(str(path), "d", contract=contract)
     assert "loopml data infer" in (info.value.hint or "")
 
@@ -235,7 +260,11 @@ def test_a_schema_change_against_the_contract_is_refused(store: DatasetStore, tm
 def test_log_lines_that_do_not_parse_are_quarantined(store: DatasetStore, tmp_path: Path) -> None:
     (tmp_path / "app.log").write_text("1 INFO ok\n2 WARN slow\n???\n")
     result = store.ingest(
-        {"type": "log", "path": str(tmp_path / "app.log"), "pattern": r"^(?P<n>\d+) (?P<level>\w+) (?P<msg>.*)$"},
+        {
+            "type": "log",
+            "path": str(tmp_path / "app.log"),
+            "pattern": r"^(?P<n>\d+) (?P<level>\w+) (?P<msg>.*)$",
+        },
         "logs",
     )
     assert (result.rows_in, result.rows, result.quarantined) == (3, 2, 1)

@@ -153,7 +153,7 @@ def validate(
     fmt: Annotated[str | None, typer.Option("--format", help="csv | parquet | jsonl")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Check data against a contract; exits 1 when a rule fails."""
+    """Check data against a contract; exits 1 (error on stderr) when a rule fails."""
     from loopml.data.contract import load_contract
     from loopml.data.validate import validate as run
 
@@ -191,7 +191,12 @@ def validate(
         for issue in report.schema:
             stderr.print(f"[red]schema:[/] {issue.describe()}", highlight=False)
     if not report.passed:
-        raise typer.Exit(1)
+        from loopml.data.errors import ContractViolationError
+
+        raise ContractViolationError(
+            f"{target} breaks the contract: {report.summary()}",
+            hint="see the rules above; clean with 'loopml data ingest --clean' or edit the contract",
+        )
 
 
 @app.command()
