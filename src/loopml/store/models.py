@@ -137,7 +137,9 @@ class LatestMetric(Base):
     """The value at the highest (step, timestamp) of each metric; what searches compare."""
 
     __tablename__ = "latest_metrics"
-    __table_args__ = (Index(None, "key", "value"),)
+    # Covering index for searches: a filter such as ``metrics.m0 > 0.5`` is answered from
+    # the index alone (key, value range, NaN flag, run id) without visiting table rows.
+    __table_args__ = (Index(None, "key", "value", "is_nan", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(
         ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
