@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from loopml.package.export import OnnxExport, export_onnx
     from loopml.package.feed import frame_to_feed, rows_to_columns, to_feed
     from loopml.package.parity import OutputParity, ParityReport, check_parity
+    from loopml.package.predictor import OnnxPredictor, load_predictor
     from loopml.package.session import load_onnx_session
     from loopml.package.signature import Signature, TensorSpec
     from loopml.package.torch_export import export_torch_onnx
@@ -37,6 +38,7 @@ _LAZY: dict[str, str] = {
     "LoggedModel": "loopml.package.bundle",
     "ModelCard": "loopml.package.card",
     "OnnxExport": "loopml.package.export",
+    "OnnxPredictor": "loopml.package.predictor",
     "OutputParity": "loopml.package.parity",
     "PackagedModel": "loopml.package.bundle",
     "PackagingError": "loopml.package.errors",
@@ -50,6 +52,7 @@ _LAZY: dict[str, str] = {
     "frame_to_feed": "loopml.package.feed",
     "load_onnx_session": "loopml.package.session",
     "load_packaged_model": "loopml.package.bundle",
+    "load_predictor": "loopml.package.predictor",
     "log_packaged_model": "loopml.package.bundle",
     "package_model": "loopml.package.bundle",
     "rows_to_columns": "loopml.package.feed",
@@ -61,6 +64,7 @@ __all__ = [
     "LoggedModel",
     "ModelCard",
     "OnnxExport",
+    "OnnxPredictor",
     "OutputParity",
     "PackagedModel",
     "PackagingError",
@@ -74,6 +78,7 @@ __all__ = [
     "frame_to_feed",
     "load_onnx_session",
     "load_packaged_model",
+    "load_predictor",
     "log_packaged_model",
     "package_model",
     "rows_to_columns",

@@ -15,7 +15,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,13 @@ class PackagedModel:
     onnx_bytes: bytes = field(repr=False)
     card: ModelCard
     pickle_bytes: bytes | None = field(default=None, repr=False)
+    #: set when the files were logged to a run (``package_model(..., client=...)``)
+    logged: LoggedModel | None = None
+
+    @property
+    def artifact_path(self) -> str:
+        """The run artifact folder holding the files (``model``)."""
+        return self.logged.artifact_path if self.logged is not None else ARTIFACT_PATH
 
     @property
     def signature(self) -> Signature:
@@ -114,6 +121,7 @@ def package_model(
     rtol: float = 1e-4,
     atol: float = 1e-5,
     target_opset: int | None = None,
+    client: Client | None = None,
 ) -> PackagedModel:
     """Export ``model`` to ONNX, check parity on ``X_holdout``, and write its card.
 
@@ -122,7 +130,15 @@ def package_model(
     ``run_id`` is added to it. Raises :class:`PackagingError` when a step cannot be
     exported and :class:`ParityError` when ONNX and the native model disagree beyond
     ``rtol``/``atol``: in both cases nothing should be registered.
+
+    With ``client`` (and ``run_id``) the files are also logged under the run's ``model/``
+    (see :func:`log_packaged_model`); ``.logged`` then says where.
     """
+    if client is not None and run_id is None:
+        raise PackagingError(
+            "package_model(client=...) logs the files to a run, so it needs run_id",
+            hint="pass run_id, or call log_packaged_model later",
+        )
     from loopml.package.export import export_onnx
     from loopml.package.parity import check_parity
 
@@ -158,7 +174,11 @@ def package_model(
         lineage=full_lineage,
         files=files,
     )
-    return PackagedModel(onnx_bytes=exported.onnx_bytes, card=card, pickle_bytes=pickle_bytes)
+    packaged = PackagedModel(onnx_bytes=exported.onnx_bytes, card=card, pickle_bytes=pickle_bytes)
+    if client is not None and run_id is not None:
+        logged = log_packaged_model(packaged, run_id, client=client)
+        packaged = replace(packaged, logged=logged)
+    return packaged
 
 
 def log_packaged_model(

@@ -16,7 +16,11 @@ skl2onnx 1.20 handles for most steps but not all. Registered here, once per proc
 - loopml's torch MLP estimators (:mod:`loopml.train.torch_mlp`): the network goes through
   ``torch.onnx.export`` and is spliced into the pipeline's graph (see
   :mod:`loopml.package.torch_export`).
-- loopml's own feature transformers register through :mod:`loopml.data.features_onnx`.
+- loopml's ``Log1p`` and ``Bucketizer`` feature transformers: :mod:`loopml.data.features_onnx`
+  registers float32 converters for them; a float32 rounding of a feature is enough to send a
+  row down the other branch of a tree (seen in tests: a random forest's vote flipped), so they
+  are re-registered here to compute in the input's precision. ``DateParts`` (integer
+  arithmetic, exact) keeps its converter.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def register_converters() -> None:
         from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer
 
         _fix_hist_gradient_boosting()
+        _allow_zipmap_option_on_linear_svc()
 
         stock_imputer = get_converter("SklearnSimpleImputer")
         update_registered_converter(
@@ -83,8 +88,13 @@ def register_converters() -> None:
             _convert_function_transformer,
         )
         from loopml.data.features_onnx import register_converters as register_feature_converters
+        from loopml.data.transformers import Bucketizer, Log1p
 
         register_feature_converters()
+        update_registered_converter(Log1p, "LoopmlLog1p", _function_shape, _convert_log1p)
+        update_registered_converter(
+            Bucketizer, "LoopmlBucketizer", _bucket_shape, _convert_bucketizer
+        )
         _register_torch_mlp()
         _REGISTERED = True
 
@@ -268,7 +278,7 @@ def _function_shape(operator: Any) -> None:
         size = variable.type.shape[1] if len(variable.type.shape) > 1 else None
         width = None if size is None or width is None else width + size
     first = operator.inputs[0].type
-    if operator.raw_operator.func is None and isinstance(first, Int64TensorType):
+    if getattr(operator.raw_operator, "func", 0) is None and isinstance(first, Int64TensorType):
         operator.outputs[0].type = Int64TensorType([n, width])
     elif isinstance(first, FloatTensorType):
         operator.outputs[0].type = FloatTensorType([n, width])
@@ -293,10 +303,10 @@ def _convert_function_transformer(scope: Any, operator: Any, container: Any) -> 
         g.node("Identity", [x], out)
         return
     name = _function_table().get(func)
-    one = g.const([1.0], out_type) if name in ("log1p", "expm1") else ""
+    one = g.const([1.0], out_type) if name == "expm1" else ""
     match name:
         case "log1p":
-            g.node("Log", [g.node("Add", [x, one])], out)
+            _log1p(g, x, out, out_type)
         case "expm1":
             g.node("Sub", [g.node("Exp", [x]), one], out)
         case "log":
@@ -316,6 +326,55 @@ def _convert_function_transformer(scope: Any, operator: Any, container: Any) -> 
                 + ", ".join(f"np.{f}" for f in FUNCTION_TRANSFORMS)
                 + ", or a transformer with a registered skl2onnx converter",
             )
+
+
+def _log1p(g: _Graph, x: str, out: str, elem_type: int) -> None:
+    """``log1p`` accurate near 0 too: ``log(u) * x / (u - 1)`` with ``u = 1 + x`` where
+    ``|x|`` is small (Goldberg's trick; ``log(1 + x)`` alone loses digits there)."""
+    one = g.const([1.0], elem_type)
+    u = g.node("Add", [x, one])
+    plain = g.node("Log", [u])
+    shifted = g.node("Sub", [u, one])
+    small = g.node("Less", [g.node("Abs", [x]), g.const([1e-4], elem_type)])
+    exact_zero = g.node("Equal", [shifted, g.const([0.0], elem_type)])
+    # where u - 1 == 0 the quotient is never selected; divide by 1 there to keep it finite
+    safe = g.node("Where", [exact_zero, one, shifted])
+    careful = g.node("Mul", [plain, g.node("Div", [x, safe])])
+    careful = g.node("Where", [exact_zero, x, careful])
+    g.node("Where", [small, careful, plain], out)
+
+
+def _convert_log1p(scope: Any, operator: Any, container: Any) -> None:
+    """loopml's ``Log1p`` feature transform, in the input's precision."""
+    g = _Graph(scope, container)
+    out_type = _elem_type(operator.outputs[0])
+    _log1p(g, _concat_inputs(g, operator, out_type), operator.outputs[0].full_name, out_type)
+
+
+def _bucket_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    kind = FloatTensorType if isinstance(operator.inputs[0].type, FloatTensorType) else None
+    operator.outputs[0].type = (kind or DoubleTensorType)([n, 1])
+
+
+def _convert_bucketizer(scope: Any, operator: Any, container: Any) -> None:
+    """loopml's ``Bucketizer``: the number of edges ``<= x``, compared in the input's
+    precision (as NumPy does)."""
+    import onnx
+
+    g = _Graph(scope, container)
+    out_type = _elem_type(operator.outputs[0])
+    x = _concat_inputs(g, operator, out_type)
+    edges = np.asarray(operator.raw_operator.edges_, dtype=_numpy_dtype(out_type))
+    out = operator.outputs[0].full_name
+    if edges.size == 0:
+        zero = onnx.helper.make_tensor("zero", out_type, [1], [0.0])
+        g.node("ConstantOfShape", [g.node("Shape", [x])], out, value=zero)
+        return
+    at_or_above = g.node("GreaterOrEqual", [x, g.const(edges.reshape(1, -1), out_type)])
+    g.reduce_sum(g.node("Cast", [at_or_above], to=out_type), axis=1, output=out)
 
 
 def _func_name(func: Any) -> str:
@@ -346,6 +405,28 @@ def _fix_hist_gradient_boosting() -> None:
 
     fixed._loopml_fixed = True  # type: ignore[attr-defined]
     random_forest.add_tree_to_attribute_pairs_hist_gradient_boosting = fixed
+
+
+def _allow_zipmap_option_on_linear_svc() -> None:
+    """skl2onnx asks every classifier for the ``zipmap`` option, but ``LinearSVC``'s converter
+    does not declare it, so a LinearSVC with integer labels fails to convert ("Option 'zipmap'
+    not in [...]"). Declaring it (loopml always passes ``zipmap=False``) fixes that."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common._registration import get_converter, get_shape_calculator
+    from sklearn.svm import LinearSVC
+
+    converter = get_converter("SklearnLinearSVC")
+    options = dict(converter.get_allowed_options() or {})
+    if "zipmap" in options:
+        return
+    options["zipmap"] = [True, False, "columns"]
+    update_registered_converter(
+        LinearSVC,
+        "SklearnLinearSVC",
+        get_shape_calculator("SklearnLinearSVC"),
+        getattr(converter, "_fct", converter),  # the function inside skl2onnx's wrapper
+        options=options,
+    )
 
 
 # --- torch MLP ----------------------------------------------------------------------------------

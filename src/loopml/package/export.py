@@ -311,10 +311,23 @@ def _convert_and_load(
     has_proba: bool,
     opset: int,
 ) -> tuple[onnx.ModelProto, onnxruntime.InferenceSession]:
-    """Convert in double precision; if onnxruntime lacks a double kernel for the estimator,
-    convert again with a float32 cast in front of it (what scikit-learn's trees do anyway)."""
-    proto = _convert(model, initial_types, steps, task, has_proba, opset)
+    """Convert in double precision; if the estimator's converter or onnxruntime has no double
+    version, convert again with a float32 cast in front of the estimator (tree ensembles
+    always go that way: it is what scikit-learn's own trees do)."""
+    if _has_tree_ensemble(model):
+        # onnxruntime's tree kernels compare in float32 (the thresholds are stored as floats),
+        # and skl2onnx adjusts the thresholds for float32 inputs only: feed them float32, as
+        # scikit-learn's own trees do. A double input loads but can send a row down the
+        # wrong branch.
+        float_model = _with_float32_estimator(model)
+        proto = _convert(float_model, initial_types, steps, task, has_proba, opset)
+        if has_proba:
+            from loopml.package.graph import label_from_probabilities
+
+            label_from_probabilities(proto, np.asarray(model.classes_).tolist())
+        return proto, _load(proto)
     try:
+        proto = _convert(model, initial_types, steps, task, has_proba, opset)
         return proto, _load(proto)
     except PackagingError as first:
         float_model = _with_float32_estimator(model)
@@ -395,6 +408,29 @@ def _classifier_options(model: Any) -> dict[int, dict[str, Any]] | None:
         return None
     allowed = get_converter(alias).get_allowed_options() or {}
     return {id(final): {"zipmap": False}} if "zipmap" in allowed else None
+
+
+_TREE_MODULES = ("sklearn.tree", "sklearn.ensemble")
+
+
+def _has_tree_ensemble(model: Any) -> bool:
+    """Whether the final estimator is (or wraps) a decision tree or tree ensemble."""
+    from sklearn.pipeline import Pipeline
+
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    seen: list[Any] = [final]
+    while seen:
+        estimator = seen.pop()
+        module = type(estimator).__module__
+        if module.startswith(_TREE_MODULES) and "Voting" not in type(estimator).__name__:
+            return True
+        for attribute in ("estimator", "base_estimator"):
+            inner = getattr(estimator, attribute, None)
+            if inner is not None and not isinstance(inner, str):
+                seen.append(inner)
+        for calibrated in getattr(estimator, "calibrated_classifiers_", []) or []:
+            seen.append(calibrated.estimator)
+    return False
 
 
 def _with_float32_estimator(model: Any) -> Any:

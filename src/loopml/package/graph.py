@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["cast_inputs", "finalize_outputs", "opsets_of", "set_metadata"]
+__all__ = [
+    "cast_inputs",
+    "finalize_outputs",
+    "label_from_probabilities",
+    "opsets_of",
+    "prune_dead_nodes",
+    "set_metadata",
+]
 
 _CAST_SUFFIX = "__loopml_cast"
 
@@ -82,6 +89,70 @@ def finalize_outputs(model: onnx.ModelProto, wanted: Mapping[str, tuple[str, int
         kept.append(replacement)
     del graph.output[:]
     graph.output.extend(kept)
+
+
+def label_from_probabilities(model: onnx.ModelProto, classes: list[Any]) -> bool:
+    """Make ``label`` the class with the highest probability, first one on ties.
+
+    That is how scikit-learn's tree ensembles predict (``classes_[argmax(proba)]``);
+    onnxruntime's tree kernels break a 50/50 vote the other way. Returns False (graph
+    unchanged) when the classes are neither all integers nor all strings.
+    """
+    import onnx
+
+    if all(isinstance(c, str) for c in classes):
+        table = onnx.helper.make_tensor(
+            "loopml_classes", onnx.TensorProto.STRING, [len(classes)], [c.encode() for c in classes]
+        )
+    elif all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        table = onnx.helper.make_tensor(
+            "loopml_classes", onnx.TensorProto.INT64, [len(classes)], classes
+        )
+    else:
+        return False
+    graph = model.graph
+    _rename_producers(graph.node, "label", "loopml_unused_label")
+    graph.initializer.append(table)
+    # Votes are summed in float32 in an order that depends on onnxruntime's threads, so an
+    # exact 50/50 tie comes out as 0.50000024/0.49999979 one way or the other. Rounding to
+    # 1e-6 first restores the tie, which ArgMax then breaks like NumPy: first class wins.
+    scale = onnx.helper.make_tensor("loopml_vote_scale", onnx.TensorProto.DOUBLE, [1], [1e6])
+    graph.initializer.append(scale)
+    graph.node.append(
+        onnx.helper.make_node("Mul", ["probabilities", "loopml_vote_scale"], ["loopml_votes"])
+    )
+    graph.node.append(onnx.helper.make_node("Round", ["loopml_votes"], ["loopml_rounded"]))
+    graph.node.append(
+        onnx.helper.make_node(
+            "ArgMax", ["loopml_rounded"], ["loopml_label_index"], axis=1, keepdims=0
+        )
+    )
+    graph.node.append(
+        onnx.helper.make_node("Gather", ["loopml_classes", "loopml_label_index"], ["label"], axis=0)
+    )
+    prune_dead_nodes(model)
+    return True
+
+
+def prune_dead_nodes(model: onnx.ModelProto) -> None:
+    """Drop nodes none of whose outputs reach a graph output (and unused initializers)."""
+    graph = model.graph
+    needed = {value.name for value in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+            for attribute in node.attribute:
+                for sub in [attribute.g, *attribute.graphs]:
+                    for inner in sub.node:
+                        needed.update(name for name in inner.input if name)
+    kept.reverse()
+    del graph.node[:]
+    graph.node.extend(kept)
+    initializers = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def set_metadata(model: onnx.ModelProto, values: Mapping[str, str]) -> None:
