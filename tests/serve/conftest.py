@@ -159,7 +159,21 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "LOOPML_HOME": str(home)}
-        self.process = subprocess.Popen(
+        home.mkdir(parents=True, exist_ok=True)
+        self.output = home / "server.out"
+        with open(self.output, "wb") as out:
+            self.process = self._start(args, env, out)
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"loopml serve did not start:\n{self.output.read_text()}")
+            time.sleep(0.1)
+
+    def _start(self, args: list[str], env: dict[str, str], out: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -172,18 +186,9 @@ class ServerProcess:
                 "warning",
             ],
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise RuntimeError(f"loopml serve did not start:\n{output}")
-            time.sleep(0.1)
 
     def signal(self, sig: int) -> int:
         self.process.send_signal(sig)

@@ -69,7 +69,8 @@ def test_a_bad_request_in_a_batch_fails_alone(live_server: Any, models: dict[str
 
     responses = asyncio.run(send_all())
     statuses = [r.status_code for r in responses]
-    assert statuses.count(400) == 1 and statuses[7] == 400
+    assert statuses.count(400) == 1
+    assert statuses[7] == 400
     for i, response in enumerate(responses):
         if i != 7:
             assert response.json()["predictions"] == pytest.approx([2.0 * i])

@@ -52,7 +52,8 @@ def test_an_alias_move_swaps_versions_with_zero_failed_requests(
     failures = [a for a in answers if a[0] != 200]
     assert not failures, failures[:3]
     versions = [body["version"] for _, body in answers]
-    assert versions[0] == 1 and versions[-1] == 2
+    assert versions[0] == 1
+    assert versions[-1] == 2
     # Once the new version answered, the old one never answered again.
     assert 1 not in versions[versions.index(2) + 8 :]
     for _, body in answers:

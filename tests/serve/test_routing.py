@@ -74,7 +74,7 @@ def test_shadow_answers_are_logged_never_returned(
         ids.append(body["request_id"])
     client.__exit__(None, None, None)  # shutdown flushes the log
     rows = duckdb.sql(
-        f"SELECT version, shadow, prediction FROM read_parquet('{tmp_path}/logs/predictions/**/*.parquet') "
+        f"SELECT version, shadow, prediction FROM read_parquet('{tmp_path}/logs/predictions/**/*.parquet') "  # noqa: E501
         "ORDER BY version"
     ).fetchall()
     assert {(v, s) for v, s, _ in rows} == {("1", False), ("2", True)}

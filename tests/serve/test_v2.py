@@ -182,13 +182,13 @@ BAD = [
     ),
     (
         "/v2/models/churn/infer",
-        b'{"inputs": [{"name": "age", "shape": [1, 1], "datatype": "BYTES", "data": ["x"]}, {"name": "plan", "shape": [1, 1], "datatype": "BYTES", "data": ["pro"]}]}',
+        b'{"inputs": [{"name": "age", "shape": [1, 1], "datatype": "BYTES", "data": ["x"]}, {"name": "plan", "shape": [1, 1], "datatype": "BYTES", "data": ["pro"]}]}',  # noqa: E501
         400,
         "datatype BYTES; the model expects FP64",
     ),
     (
         "/v2/models/linear/infer",
-        b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "nope"}]}',
+        b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "nope"}]}',  # noqa: E501
         400,
         "output 'nope' does not exist",
     ),

@@ -1,9 +1,10 @@
 """Adaptive micro-batching: requests that meet at a busy model share one onnxruntime call.
 
-No timer runs when traffic is light. A request that finds the server otherwise idle (alone in its
-turn of the event loop, after a quiet turn, with nothing queued) executes at once, so latency
-at one connection is the model's own (see :class:`Load`). Under concurrency, requests that arrive while the event loop is busy are queued;
-the queue is flushed on the next turn of the loop as one call of up to ``max_rows`` rows. While
+No timer runs when traffic is light. A request that finds the server otherwise idle (alone in
+its turn of the event loop, after a quiet turn, with nothing queued) executes at once, so
+latency at one connection is the model's own (see :class:`Load`). Under concurrency, requests
+that arrive while the event loop is busy are queued; the queue is flushed on the next turn of
+the loop as one call of up to ``max_rows`` rows. While
 requests keep arriving, the flush is put off turn by turn, but never past ``max_wait`` after
 the first queued request: that is the latency budget batching may spend.
 

@@ -289,10 +289,8 @@ class FeedBuilder:
             array = np.array(values)
         except (ValueError, TypeError):
             array = np.array(values, dtype=object)
-        if (
-            array.ndim != 1
-            or (array.dtype == object
-            and any(isinstance(v, list | dict) for v in values))
+        if array.ndim != 1 or (
+            array.dtype == object and any(isinstance(v, list | dict) for v in values)
         ):
             i = next((i for i, v in enumerate(values) if isinstance(v, list | dict)), 0)
             raise InvalidInputError(

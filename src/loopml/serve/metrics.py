@@ -3,8 +3,9 @@
 A request only appends one tuple to a deque (about 0.1 µs); a flusher thread folds the queue
 into the Prometheus metrics in bulk every half second (one locked addition per bucket and
 label set, not per request), and ``/metrics`` flushes before answering, so a scrape is always
-current. Prediction value summaries are fed by the prediction log's writer thread. With ``--workers N`` the CLI sets ``PROMETHEUS_MULTIPROC_DIR``
-and ``/metrics`` aggregates every worker (prometheus-client's multiprocess mode).
+current. Prediction value summaries are fed by the prediction log's writer thread. With
+``--workers N`` the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` aggregates every
+worker (prometheus-client's multiprocess mode).
 
 ==================================  =========  ===============================================
 metric                              type       labels

@@ -1,0 +1,157 @@
+"""The prediction log and feedback: durable, partitioned, readable with DuckDB and polars."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import polars as pl
+import pytest
+
+from loopml.serve import recover
+
+from .conftest import ServerProcess
+
+
+def _count(folder: Path, table: str = "predictions") -> int:
+    files = list((folder / table).glob("**/*.parquet"))
+    if not files:
+        return 0
+    query = (
+        f"SELECT count(*) FROM read_parquet('{folder}/{table}/**/*.parquet', union_by_name=true)"
+    )
+    return int(duckdb.sql(query).fetchall()[0][0])
+
+
+def test_every_prediction_row_is_logged_with_inputs_and_outputs(
+    make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client("churn", "linear")
+    client.post(
+        "/predict",
+        json={"instances": [{"age": 60.0, "plan": "pro"}, {"age": 20.0, "plan": "basic"}]},
+    )
+    client.post("/models/linear/predict", json={"instances": [["abc"]]})
+    client.__exit__(None, None, None)
+    logs = tmp_path / "logs"
+    frame = pl.read_parquet(
+        logs / "predictions" / "model=churn" / "**" / "*.parquet", hive_partitioning=True
+    )
+    assert frame["row"].to_list() == [0, 1]
+    assert frame["prediction"].to_list() == ["churn", "stay"]
+    assert frame["inputs"].struct.field("plan").to_list() == ["pro", "basic"]
+    assert [len(p) for p in frame["outputs"].struct.field("probabilities").to_list()] == [2, 2]
+    assert set(frame["status"]) == {200}
+    failed = duckdb.sql(
+        f"SELECT status, error, row FROM read_parquet('{logs}/predictions/model=linear/**/*.parquet')"  # noqa: E501
+    ).fetchall()
+    assert failed == [
+        (400, "instances[0][0] (column 'x') is 'abc'; expected a number (float64)", -1)
+    ]
+
+
+def test_feedback_is_accepted_for_known_ids_and_refused_for_unknown(
+    make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client("linear")
+    first = client.post("/predict", json={"instances": [[1.0], [2.0]]}).json()["request_id"]
+    second = client.post("/predict", json={"instances": [[3.0]]}).json()["request_id"]
+    assert client.post("/feedback", json={"request_id": first, "label": 2.5, "row": 1}).json() == {
+        "accepted": 1
+    }
+    batch = {
+        "feedback": [
+            {"request_id": second, "label": 6.0},
+            {"request_id": first, "label": 2.0, "row": 0},
+        ]
+    }
+    assert client.post("/feedback", json=batch).json() == {"accepted": 2}
+    unknown = client.post(
+        "/feedback", json=[{"request_id": second, "label": 1}, {"request_id": "nope", "label": 1}]
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"].startswith("unknown request id(s) 'nope'")
+    assert "nothing from this batch was recorded" in unknown.json()["hint"]
+    out_of_range = client.post("/feedback", json={"request_id": second, "label": 1, "row": 4})
+    assert out_of_range.status_code == 400
+    assert "row 4 is out of range" in out_of_range.json()["error"]
+    missing = client.post("/feedback", json={"request_id": second})
+    assert missing.status_code == 400
+    assert "label is missing" in missing.json()["error"]
+    client.__exit__(None, None, None)
+    labels = duckdb.sql(
+        f"SELECT request_id, row, label_value FROM read_parquet('{tmp_path}/logs/feedback/**/*.parquet') ORDER BY label_value"  # noqa: E501
+    ).fetchall()
+    assert labels == [(first, 0, 2.0), (first, 1, 2.5), (second, None, 6.0)]
+
+
+def test_feedback_finds_ids_from_an_earlier_server_on_disk(
+    make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client("linear")
+    request_id = client.post("/predict", json={"instances": [[1.0]]}).json()["request_id"]
+    client.__exit__(None, None, None)
+    later = make_client("linear")
+    assert later.post("/feedback", json={"request_id": request_id, "label": 2}).status_code == 200
+
+
+def test_sigterm_flushes_every_prediction(tmp_path: Path, models: dict[str, Path]) -> None:
+    server = ServerProcess(["--model-file", f"linear={models['linear']}"], tmp_path / "home")
+    with httpx.Client(base_url=server.url) as client:
+        for i in range(300):
+            assert client.post("/predict", json={"instances": [[float(i)]]}).status_code == 200
+    # uvicorn shuts down gracefully, then re-raises the signal (exit status -15).
+    assert server.signal(signal.SIGTERM) in (0, -signal.SIGTERM)
+    logs = tmp_path / "home" / "serving" / "logs"
+    assert _count(logs) == 300
+    assert not list((logs / "_spool").glob("*/*.arrows"))
+
+
+def test_kill_9_loses_at_most_the_documented_window(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    """Loss window: what was recorded in the last spool interval (0.2 s) before the kill."""
+    server = ServerProcess(["--model-file", f"linear={models['linear']}"], tmp_path / "home")
+    answered: list[float] = []
+    with httpx.Client(base_url=server.url) as client:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            assert client.post("/predict", json={"instances": [[1.0]]}).status_code == 200
+            answered.append(time.monotonic())
+    killed_at = time.monotonic()
+    server.signal(signal.SIGKILL)
+    logs = tmp_path / "home" / "serving" / "logs"
+    assert _count(logs) == 0  # nothing rolled into Parquet yet: it is all in the spool
+    recovered = recover(logs)
+    assert recovered == _count(logs)
+    safe = sum(1 for t in answered if t < killed_at - 0.2 - 0.1)  # window plus scheduling slack
+    assert safe <= recovered <= len(answered), (safe, recovered, len(answered))
+    assert len(answered) - recovered < len(answered) * 0.5
+
+
+@pytest.mark.parametrize("reader", ["duckdb", "polars"])
+def test_the_log_is_partitioned_by_model_and_date(
+    make_client: Any, tmp_path: Path, reader: str
+) -> None:
+    client = make_client("linear", "forest")
+    client.post("/predict", json={"instances": [[1.0]]})
+    client.post("/models/forest/predict", json={"instances": [[0.0] * 20]})
+    client.__exit__(None, None, None)
+    pattern = f"{tmp_path}/logs/predictions/**/*.parquet"
+    if reader == "duckdb":
+        rows = duckdb.sql(
+            f"SELECT DISTINCT model, CAST(date AS VARCHAR) FROM read_parquet('{pattern}', hive_partitioning=true, union_by_name=true)"  # noqa: E501
+        ).fetchall()
+    else:
+        frame = (
+            pl.scan_parquet(pattern, hive_partitioning=True, missing_columns="insert")
+            .select("model", "date")
+            .collect()
+        )
+        rows = {(m, str(d)) for m, d in frame.iter_rows()}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert set(rows) == {("linear", today), ("forest", today)}
