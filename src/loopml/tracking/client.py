@@ -361,7 +361,7 @@ class Client:
             lifecycle_stage=_RUN_VIEWS[run_view_type],
         )
         with self.database.read() as conn:
-            return list(conn.execute(statement))
+            return list(conn.execute(statement).all())  # one fetchall, not a fetch per row
 
     # --- artifacts ------------------------------------------------------------------------------
 
