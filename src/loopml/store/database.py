@@ -28,6 +28,7 @@ __all__ = ["Database"]
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # address space, not memory: pages load on demand
 _WRITE_OPTION = "loopml_write"
 
 
@@ -173,6 +174,9 @@ def _create_engine(uri: str) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            # Read pages through a memory map instead of a read() copy per page: run searches
+            # touch thousands of pages, and this takes about a fifth off their CPU time.
+            cursor.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
 
