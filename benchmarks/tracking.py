@@ -329,54 +329,83 @@ def median(results: list[dict[str, Any]], field: str) -> float:
     return statistics.median(r[field] for r in results)
 
 
-def measure(tool: Tool, args: argparse.Namespace, works: set[str]) -> dict[str, dict[str, Any]]:
-    """Median figures of one tool, keyed like TARGETS."""
-    is_mlflow = tool.name == "mlflow"
-    out: dict[str, dict[str, Any]] = {}
+def measure(
+    tools: dict[str, Tool], args: argparse.Namespace, works: set[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Median figures per tool, keyed like TARGETS.
+
+    Repetitions alternate between the tools, so that both see the same load on a shared
+    machine rather than one tool getting the quiet minute and the other the busy one.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in tools}
 
     def say(text: str) -> None:
-        print(f"[{tool.name}] {text}", file=sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True)
+
+    def alternate(jobs: dict[str, tuple[str, Any, Path | None]]) -> dict[str, list[dict[str, Any]]]:
+        samples: dict[str, list[dict[str, Any]]] = {name: [] for name in jobs}
+        for _ in range(args.repeat):
+            for name, (work, arg, seed) in jobs.items():
+                samples[name] += repeat(tools[name], work, arg, 1, seed_folder=seed)
+        return samples
 
     if "a" in works:
         say("(a) 2,000 log_metric calls")
-        res = repeat(tool, "single", 2_000, args.repeat)
-        out["a"] = {"rate": median(res, "rate"), "seconds": median(res, "seconds"), "n": 2_000}
+        for name, res in alternate(dict.fromkeys(tools, ("single", 2_000, None))).items():
+            out[name]["a"] = {
+                "rate": median(res, "rate"),
+                "seconds": median(res, "seconds"),
+                "n": 2_000,
+            }
     if "b" in works:
         say("(b) log_batch of 10,000 metrics")
-        res = repeat(tool, "batch", 10_000, args.repeat)
-        out["b"] = {
-            "rate": median(res, "rate"),
-            "seconds": median(res, "seconds"),
-            "calls": res[0]["calls"],
-        }
-    if "c" in works:
-        sizes = [1_000, 10_000]
-        if is_mlflow and not args.full:
-            sizes = [min(args.mlflow_search_runs, 10_000)]
-        for size in sizes:
-            say(f"(c) populating {size:,} runs")
-            seed = fresh_folder()
-            try:
-                made = tool.run("populate", seed, size)
-                say(f"    populated at {made['rate']:.0f} runs/s; searching")
-                res = repeat(tool, "search", made["experiment_id"], args.repeat, seed_folder=seed)
-            finally:
-                shutil.rmtree(seed, ignore_errors=True)
-            out[f"c{size}"] = {
+        for name, res in alternate(dict.fromkeys(tools, ("batch", 10_000, None))).items():
+            out[name]["b"] = {
+                "rate": median(res, "rate"),
                 "seconds": median(res, "seconds"),
-                "rows": res[0]["rows"],
-                "ordered": all(r["ordered"] for r in res),
-                "populate_rate": made["rate"],
+                "calls": res[0]["calls"],
             }
+    if "c" in works:
+        for size in (1_000, 10_000):
+            names = [
+                n
+                for n in tools
+                if n == "loopml" or args.full or size == min(args.mlflow_search_runs, 10_000)
+            ]
+            seeds: dict[str, Path] = {}
+            made: dict[str, dict[str, Any]] = {}
+            try:
+                for name in names:
+                    say(f"(c) populating {size:,} {name} runs")
+                    seeds[name] = fresh_folder()
+                    made[name] = tools[name].run("populate", seeds[name], size)
+                    say(f"    {made[name]['rate']:.0f} runs/s")
+                say(f"(c) searching {size:,} runs")
+                jobs = {n: ("search", made[n]["experiment_id"], seeds[n]) for n in names}
+                for name, res in alternate(jobs).items():
+                    out[name][f"c{size}"] = {
+                        "seconds": median(res, "seconds"),
+                        "rows": res[0]["rows"],
+                        "ordered": all(r["ordered"] for r in res),
+                        "populate_rate": made[name]["rate"],
+                    }
+            finally:
+                for seed in seeds.values():
+                    shutil.rmtree(seed, ignore_errors=True)
     if "d" in works:
-        n = 200 if (is_mlflow and args.quick) else 1_000
-        say(f"(d) {n:,} runs through the fluent API")
-        res = repeat(tool, "fluent", n, args.repeat)
-        out["d"] = {"rate": median(res, "rate"), "seconds": median(res, "seconds"), "n": n}
+        sizes = {n: 200 if (n == "mlflow" and args.quick) else 1_000 for n in tools}
+        say("(d) runs through the fluent API: " + ", ".join(f"{n} {k:,}" for n, k in sizes.items()))
+        for name, res in alternate({n: ("fluent", sizes[n], None) for n in tools}).items():
+            out[name]["d"] = {
+                "rate": median(res, "rate"),
+                "seconds": median(res, "seconds"),
+                "n": sizes[name],
+            }
     if "e" in works:
         say("(e) import time")
-        out["e"] = import_time(tool, f"import {tool.name}")
-        out["e_api"] = import_time(tool, f"import {tool.name}; {tool.name}.start_run")
+        for name, tool in tools.items():
+            out[name]["e"] = import_time(tool, f"import {name}")
+            out[name]["e_api"] = import_time(tool, f"import {name}; {name}.start_run")
     return out
 
 
@@ -501,7 +530,7 @@ def main() -> None:
         tools["mlflow"] = mlflow_tool()
     for tool in tools.values():
         print(f"{tool.name} {tool.version}", file=sys.stderr, flush=True)
-    figures = {name: measure(tool, args, works) for name, tool in tools.items()}
+    figures = measure(tools, args, works)
     text = report(args, tools, figures)
     print(text)
     if args.json:
