@@ -1,0 +1,386 @@
+"""Serving speed, side by side: ``loopml serve`` vs ``mlflow models serve`` vs two floors.
+
+    python benchmarks/serving.py                       # 10 s per cell, median of 3
+    python benchmarks/serving.py --duration 3 --repeats 1 --models linear
+
+Models: the quickstart linear model (y = 2x, one feature) and a 100-tree random forest on 20
+features. Servers, each pinned to core 0 (``taskset -c 0``) with ``wrk`` on core 1:
+
+- ``loopml``: ``loopml serve --model NAME@champion`` from a registry built here, with the
+  prediction log and metrics on (the defaults);
+- ``mlflow``: ``mlflow models serve --env-manager local`` from its own venv under
+  ``~/.cache/loopml-bench/mlflow`` (created on first use with ``pip install mlflow``);
+- ``floor``: a minimal Starlette + orjson + onnxruntime app on plain uvicorn (asyncio + h11);
+- ``fast floor``: the same app on uvicorn with uvloop + httptools.
+
+Requests carry one row or 100 rows; connections 1, 8 and 64. Prints a markdown table of
+req/s and p50/p99 latency, and the ratios of loopml to MLflow and to the fast floor.
+Needs ``wrk`` (``apt-get install wrk``) and ``taskset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CACHE = Path(os.environ.get("LOOPML_BENCH_CACHE", Path.home() / ".cache" / "loopml-bench"))
+SERVERS = ("loopml", "mlflow", "floor", "fast floor")
+
+FLOOR_APP = """
+import os
+import numpy as np
+import onnxruntime as ort
+import orjson
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+session = ort.InferenceSession(os.environ["FLOOR_MODEL"], providers=["CPUExecutionProvider"])
+spec = session.get_inputs()[0]
+dtype = np.float64 if spec.type == "tensor(double)" else np.float32
+
+
+async def predict(request):
+    body = orjson.loads(await request.body())
+    x = np.asarray(body["instances"], dtype=dtype)
+    y = session.run(None, {spec.name: x})[0]
+    answer = orjson.dumps({"predictions": y.ravel().tolist()})
+    return Response(answer, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BODY_FILE"), "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+MLFLOW_TRAIN = """
+import sys, numpy as np, mlflow.sklearn
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+out = sys.argv[1]
+x = np.arange(10.0).reshape(-1, 1)
+mlflow.sklearn.save_model(LinearRegression().fit(x, 2 * x[:, 0]), out + "/linear")
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 20))
+y = X[:, 0] + rng.normal(size=2000)
+mlflow.sklearn.save_model(RandomForestRegressor(100, random_state=0).fit(X, y), out + "/forest")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
+    parser.add_argument("--connections", default="1,8,64")
+    parser.add_argument("--rows", default="1,100", help="rows per request")
+    parser.add_argument("--models", default="linear,forest")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install {tool})")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    models = args.models.split(",")
+    servers = [s.strip() for s in args.servers.split(",")]
+    connections = [int(c) for c in args.connections.split(",")]
+    row_counts = [int(r) for r in args.rows.split(",")]
+    onnx_files = prepare_loopml(models)
+    mlflow_python = prepare_mlflow() if "mlflow" in servers else None
+    (CACHE / "floor_app.py").write_text(FLOOR_APP)
+    (CACHE / "post.lua").write_text(WRK_SCRIPT)
+    results: dict[tuple[str, int, int, str], dict[str, float]] = {}
+    for model in models:
+        for server in servers:
+            with start_server(server, model, onnx_files[model], mlflow_python) as url:
+                for rows in row_counts:
+                    body = CACHE / f"{model}-{rows}.json"
+                    body.write_text(json.dumps({"instances": sample_rows(model, rows)}))
+                    for conns in connections:
+                        runs = [wrk(url, body, conns, args.duration) for _ in range(args.repeats)]
+                        cell = {
+                            key: statistics.median(run[key] for run in runs)
+                            for key in ("rps", "p50", "p99", "errors")
+                        }
+                        results[(model, rows, conns, server)] = cell
+                        print(
+                            f"{model:7} rows={rows:<4} c={conns:<3} {server:11} "
+                            f"{cell['rps']:>9.0f} req/s  p50 {cell['p50']:.2f} ms  "
+                            f"p99 {cell['p99']:.2f} ms  errors {cell['errors']:.0f}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+    print(table(results, models, row_counts, connections, servers, args))
+
+
+# ---- models and servers -------------------------------------------------------------------
+
+
+def sample_rows(model: str, rows: int) -> list[list[float]]:
+    import numpy as np
+
+    width = 1 if model == "linear" else 20
+    data = np.random.default_rng(7).normal(size=(rows, width)).round(4)
+    return data.tolist()
+
+
+def prepare_loopml(models: list[str]) -> dict[str, Path]:
+    """Train, package and register the models in a loopml home under the cache folder."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import LinearRegression
+
+    from loopml import Client
+    from loopml.config import Settings
+    from loopml.package import package_model
+    from loopml.registry import ModelRegistry
+
+    home = CACHE / "loopml-home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home)
+    client = Client(settings)
+    registry = ModelRegistry.from_settings(settings)
+    files: dict[str, Path] = {}
+    for model in models:
+        if model == "linear":
+            x = pd.DataFrame({"x": np.arange(10.0)})
+            estimator = LinearRegression().fit(x, 2 * x["x"])
+            holdout: Any = x
+        else:
+            rng = np.random.default_rng(0)
+            holdout = rng.normal(size=(2000, 20))
+            estimator = RandomForestRegressor(100, random_state=0).fit(
+                holdout, holdout[:, 0] + rng.normal(size=2000)
+            )
+        run = client.create_run(None, run_name=f"bench-{model}")
+        run_id = run.info.run_id
+        packaged = package_model(
+            estimator, holdout, task="regression", run_id=run_id, client=client
+        )
+        client.set_terminated(run_id)
+        version = registry.register_version(
+            f"bench-{model}", run_id, "model", signature=packaged.signature.to_dict()
+        )
+        registry.set_alias(f"bench-{model}", "champion", version.version)
+        files[model] = CACHE / f"{model}.onnx"
+        files[model].write_bytes(packaged.onnx_bytes)
+    client.close()
+    return files
+
+
+def prepare_mlflow() -> Path:
+    """A venv with MLflow (created once) and the same two models saved in MLflow's format."""
+    venv = CACHE / "mlflow"
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "mlflow").exists():
+        print(f"installing MLflow into {venv} (once)...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "mlflow", "scikit-learn"], check=True
+        )
+    models = CACHE / "mlflow-models"
+    shutil.rmtree(models, ignore_errors=True)
+    models.mkdir()
+    subprocess.run([str(python), "-c", MLFLOW_TRAIN, str(models)], check=True)
+    return python
+
+
+@contextlib.contextmanager
+def start_server(server: str, model: str, onnx: Path, mlflow_python: Path | None) -> Any:
+    port = free_port()
+    env = {**os.environ, "FLOOR_MODEL": str(onnx), "LOOPML_HOME": str(CACHE / "loopml-home")}
+    pin = ["taskset", "-c", "0"]
+    if server == "loopml":
+        command = [
+            *pin,
+            sys.executable,
+            "-m",
+            "loopml.cli.main",
+            "serve",
+            "--model",
+            f"bench-{model}@champion",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    elif server == "mlflow":
+        assert mlflow_python is not None
+        command = [
+            *pin,
+            str(mlflow_python.parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(CACHE / "mlflow-models" / model),
+            "--env-manager",
+            "local",
+            "-p",
+            str(port),
+        ]
+    else:
+        fast = server == "fast floor"
+        command = [
+            *pin,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop" if fast else "asyncio",
+            "--http",
+            "httptools" if fast else "h11",
+            "--log-level",
+            "warning",
+        ]
+    log = open(CACHE / f"server-{server.replace(' ', '-')}-{model}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=CACHE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    path = "/invocations" if server == "mlflow" else "/predict"
+    try:
+        wait_ready(url, path, model, process)
+        yield url + path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_ready(url: str, path: str, model: str, process: subprocess.Popen[bytes]) -> None:
+    body = json.dumps({"instances": sample_rows(model, 1)}).encode()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited early: {' '.join(map(str, process.args))}")
+        request = urllib.request.Request(
+            url + path, data=body, headers={"Content-Type": "application/json"}
+        )
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    sys.exit(f"server did not become ready: {url}")
+
+
+def wrk(url: str, body: Path, connections: int, duration: int) -> dict[str, float]:
+    command = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(CACHE / "post.lua"),
+        url,
+    ]
+    output = subprocess.run(
+        command,
+        env={**os.environ, "BODY_FILE": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = sum(
+        int(n)
+        for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout) (\d+)", output)
+    )
+    return {
+        "rps": rps,
+        "p50": _latency(output, "50%"),
+        "p99": _latency(output, "99%"),
+        "errors": errors,
+    }
+
+
+def _latency(output: str, quantile: str) -> float:
+    match = re.search(rf"{quantile}\s+([\d.]+)(us|ms|s)", output)
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---- report -------------------------------------------------------------------------------
+
+
+def table(
+    results: dict[tuple[str, int, int, str], dict[str, float]],
+    models: list[str],
+    row_counts: list[int],
+    connections: list[int],
+    servers: list[str],
+    args: argparse.Namespace,
+) -> str:
+    def cell(r: dict[str, float] | None) -> str:
+        if r is None:
+            return "-"
+        return f"{r['rps']:,.0f} ({r['p50']:.2f} / {r['p99']:.1f} ms)"
+
+    head = ["model", "rows", "conns", *[f"{s} req/s (p50 / p99)" for s in servers]]
+    if "loopml" in servers and "mlflow" in servers:
+        head.append("loopml / mlflow")
+    if "loopml" in servers and "fast floor" in servers:
+        head.append("loopml / fast floor")
+    lines = [
+        f"Median of {args.repeats} x {args.duration} s wrk runs per cell; server on core 0, "
+        "wrk on core 1; prediction log and metrics on for loopml.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for model in models:
+        for rows in row_counts:
+            for conns in connections:
+                row = [model, str(rows), str(conns)]
+                row += [cell(results.get((model, rows, conns, s))) for s in servers]
+                ours = results.get((model, rows, conns, "loopml"))
+                for other in ("mlflow", "fast floor"):
+                    if "loopml" in servers and other in servers:
+                        theirs = results.get((model, rows, conns, other))
+                        ratio = (
+                            ours["rps"] / theirs["rps"]
+                            if ours and theirs and theirs["rps"]
+                            else None
+                        )
+                        row.append(f"{ratio:.2f}x" if ratio else "-")
+                lines.append("| " + " | ".join(row) + " |")
+    return textwrap.dedent("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
