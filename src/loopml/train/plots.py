@@ -167,5 +167,5 @@ def _importance(importance: dict[str, Any]) -> Figure:
     figure = Figure(figsize=(6.0, 0.3 * len(features) + 1.2), dpi=100, layout="constrained")
     ax = figure.subplots()
     ax.barh([name for name, _ in features], [value for _, value in features])
-    ax.set(title=f"Feature importance ({importance.get('method', '')})", xlabel="importance")
+    ax.set(title="Feature importance", xlabel=str(importance.get("method", "importance")))
     return figure
