@@ -320,34 +320,46 @@ class Cleaner:
     # -- helpers ---------------------------------------------------------------------------
 
     def _compute_stats(self, frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+        """Median/mean/std/quartiles (numeric) and mode, only for columns the recipe uses."""
+        import numpy as np
         import polars as pl
 
-        exprs: list[pl.Expr] = []
-        numeric = [c for c, t in frame.schema.items() if c != ROW and t.is_numeric()]
-        for c in numeric:
-            col = pl.col(c).fill_nan(None) if frame.schema[c].is_float() else pl.col(c)
-            exprs += [
-                col.median().alias(f"{c}\x00median"),
-                col.mean().alias(f"{c}\x00mean"),
-                col.std().alias(f"{c}\x00std"),
-                col.quantile(0.25, "linear").alias(f"{c}\x00q1"),
-                col.quantile(0.75, "linear").alias(f"{c}\x00q3"),
-            ]
-        needs_mode = self.spec is not None and (
-            self.spec.missing.default.strategy == "mode"
-            or any(r.strategy == "mode" for r in self.spec.missing.columns.values())
-        )
-        if needs_mode:
-            exprs += [
-                pl.col(c).drop_nulls().mode().sort().first().alias(f"{c}\x00mode")
-                for c in frame.columns
-                if c != ROW
-            ]
+        if self.spec is None:
+            return {}
+        wanted: dict[str, set[str]] = {}
+        for name in frame.columns:
+            if name == ROW:
+                continue
+            rule = self.spec.missing.rule_for(name)
+            if rule.strategy in ("median", "mean", "mode"):
+                wanted.setdefault(name, set()).add(rule.strategy)
+        for name in self.spec.outliers:
+            wanted.setdefault(name, set()).add("spread")
         stats: dict[str, dict[str, Any]] = {}
-        if exprs:
-            for key, value in frame.select(exprs).row(0, named=True).items():
-                column, stat = key.split("\x00")
-                stats.setdefault(column, {})[stat] = value
+        for name, needs in wanted.items():
+            if name not in frame.columns:
+                continue
+            series = frame.get_column(name)
+            out: dict[str, Any] = {}
+            if series.dtype.is_numeric():
+                values = series.cast(pl.Float64).drop_nulls().to_numpy()
+                values = values[~np.isnan(values)]
+                if values.size:
+                    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+                    out.update(
+                        median=float(median),
+                        q1=float(q1),
+                        q3=float(q3),
+                        mean=float(values.mean()),
+                        std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                    )
+                    if series.dtype.is_integer() and "median" in needs:
+                        out["median"] = float(np.round(median))
+            if "mode" in needs:
+                modes = series.drop_nulls().mode().sort()
+                if len(modes):
+                    out["mode"] = modes[0]
+            stats[name] = out
         return stats
 
     def _change_rows(

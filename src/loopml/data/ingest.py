@@ -170,9 +170,11 @@ def run_ingest(
             hint="check that the source holds rows",
         )
     writer = VersionWriter(table_uri, options)
+    written = 0
     try:
         for frame in _chain(first, batches):
             writer.write(_arrow(frame))
+            written += 1
         report("write", counts["kept"])
         content_hash = hasher.hexdigest()
         if latest is not None and (
@@ -196,13 +198,18 @@ def run_ingest(
             hint="report this as a loopml bug",
         )
     report("profile", counts["kept"])
-    from loopml.data.profile import profile_lazy
+    from loopml.data.profile import profile_frame, profile_lazy
 
-    files = ordered_files(
-        DeltaTable(table_uri, version=delta_version, storage_options=options or None)
-    )
     total_rows = counts["kept"] + (latest.row_count if append and latest else 0)
-    profile = profile_lazy(pl.scan_parquet(files, storage_options=options or None), rows=total_rows)
+    if written == 1 and not append:
+        profile = profile_frame(first)  # the whole version is still in memory
+    else:
+        files = ordered_files(
+            DeltaTable(table_uri, version=delta_version, storage_options=options or None)
+        )
+        profile = profile_lazy(
+            pl.scan_parquet(files, storage_options=options or None), rows=total_rows
+        )
     validation = checks.report(counts["in"])
     side_uris = {
         "quarantine_uri": quarantine.close(),
