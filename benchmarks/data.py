@@ -46,7 +46,7 @@ for start in range(0, rows, chunk):
     cols = {"id": np.arange(start, start + n)}
     for i in range(1, 21):
         cols[f"x{i}"] = rng.normal(i, 1.0 + i / 10, n)
-    cats = %r
+    cats = CATEGORIES
     for j in range(1, 6):
         cols[f"c{j}"] = rng.choice(cats[: 3 + j %% 4], n)
     frame = pl.DataFrame(cols)
@@ -54,7 +54,7 @@ for start in range(0, rows, chunk):
         frame.write_csv(fh, include_header=start == 0)
     if parquet != "-" and start == 0 and rows <= chunk:
         frame.write_parquet(parquet)
-""" % (CATEGORIES,)
+""".replace("CATEGORIES", repr(CATEGORIES))
 
 GX_SCRIPT = """
 import json, sys
@@ -248,7 +248,8 @@ def main() -> None:
                 shutil.rmtree(home, ignore_errors=True)
             table.append(
                 (
-                    f"loopml data ingest --clean --contract: {args.rows:,}-row CSV -> Delta version + profile",
+                    f"loopml data ingest --clean --contract: {args.rows:,}-row CSV "
+                    "-> validated, cleaned Delta version + profile",
                     f"{statistics.median(times):.2f} s",
                     f"{max(peaks)} MiB",
                 )
@@ -276,7 +277,8 @@ def main() -> None:
             size = big_csv.stat().st_size / 2**20
             table.append(
                 (
-                    f"loopml data ingest, {args.big:,}-row CSV ({size:,.0f} MiB), streamed in 1M-row batches",
+                    f"loopml data ingest --clean --contract: {args.big:,}-row CSV "
+                    f"({size:,.0f} MiB), streamed in 1M-row batches",
                     f"{elapsed:.2f} s",
                     f"{peak} MiB",
                 )

@@ -195,7 +195,7 @@ def validate(
 
         raise ContractViolationError(
             f"{target} breaks the contract: {report.summary()}",
-            hint="see the rules above; clean with 'loopml data ingest --clean' or edit the contract",
+            hint="ingest with --clean to quarantine such rows, or edit the contract",
         )
 
 

@@ -3,8 +3,9 @@
 The data streams batch by batch into one Parquet file that is committed to the Delta table
 only after the last batch (:mod:`loopml.data.delta`): a failure (or a killed process) before
 that leaves only an unreferenced data file, never a half-written version. The metadata row
-that makes the version visible to ``name@latest`` is inserted last, in one transaction; a Delta commit left
-without its row by a crash is rolled back (Delta ``restore``) before the next append.
+that makes the version visible to ``name@latest`` is inserted last, in one transaction; a
+Delta commit left without its row by a crash is rolled back (Delta ``restore``) before the
+next append.
 
 Identical content is detected before the commit: the content hash is complete when the last
 batch is written, and if it equals the latest version's hash the file is removed and the
@@ -255,7 +256,9 @@ def run_ingest(
         "columns": [
             {"name": f.name, "type": column_type(t) or str(t), "dtype": str(t)}
             for f, t in zip(
-                arrow_schema, pl.from_arrow(arrow_schema.empty_table()).dtypes, strict=True
+                arrow_schema,
+                pl.DataFrame(pl.from_arrow(arrow_schema.empty_table())).dtypes,
+                strict=True,
             )
         ]
     }

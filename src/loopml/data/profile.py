@@ -39,7 +39,8 @@ def bin_counts(values: Any, edges: Sequence[float]) -> list[int]:
     array = array[np.isfinite(array)]
     inner = np.asarray(edges[1:-1], dtype=np.float64)
     index = np.searchsorted(inner, array, side="right")
-    return np.bincount(index, minlength=len(edges) - 1).astype(int).tolist()  # type: ignore[no-any-return]
+    counts: list[int] = np.bincount(index, minlength=len(edges) - 1).astype(int).tolist()
+    return counts
 
 
 def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
@@ -91,15 +92,15 @@ def _profile_column(series: pl.Series, dtype: pl.DataType) -> dict[str, Any]:
         }
         return out
     if kind in ("date", "datetime"):
-        values = series.drop_nulls()
-        if len(values):
-            out.update(min=str(values.min()), max=str(values.max()))
+        present = series.drop_nulls()
+        if len(present):
+            out.update(min=str(present.min()), max=str(present.max()))
         return out
     if kind in ("string", "boolean"):
-        values = series.drop_nulls().cast(pl.String)
-        counts = values.value_counts(sort=True, name="count")
+        text = series.drop_nulls().cast(pl.String)
+        counts = text.value_counts(sort=True, name="count")
         top = counts.head(TOP_K)
         out["distinct"] = counts.height
         out["top"] = [{"value": v, "count": int(c)} for v, c in top.iter_rows()]
-        out["other"] = int(len(values) - int(top["count"].sum() or 0))
+        out["other"] = int(len(text) - int(top["count"].sum() or 0))
     return out

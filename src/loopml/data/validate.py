@@ -233,6 +233,7 @@ def validate(data: Any, contract: Contract, *, examples: int = EXAMPLES) -> Vali
                 distinct = pl.struct(key).n_unique() if len(key) > 1 else pl.col(key[0]).n_unique()
                 exprs.append((pl.len() - distinct).alias(rule.id))
             elif rule.kind == "unique":
+                assert rule.column is not None
                 col = pl.col(rule.column)
                 exprs.append((col.count() - col.drop_nulls().n_unique()).alias(rule.id))
             else:
@@ -301,7 +302,7 @@ def _polars_types() -> dict[str, Any]:
     }
 
 
-class _LazyTypes(dict):  # type: ignore[type-arg]
+class _LazyTypes(dict[str, Any]):
     def __missing__(self, key: str) -> Any:
         self.update(_polars_types())
         return self[key]

@@ -17,11 +17,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from loopml.errors import ConflictError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
     from loopml.config import Settings
@@ -193,7 +194,8 @@ class DatasetStore:
 
         from loopml.store.models import Dataset, DatasetVersion
 
-        datasets, versions = Dataset.__table__, DatasetVersion.__table__
+        datasets = cast("Table", Dataset.__table__)
+        versions = cast("Table", DatasetVersion.__table__)
         now = int(time.time() * 1000)
 
         def work(conn: Connection) -> int:
@@ -270,7 +272,7 @@ class DatasetStore:
 
         from loopml.store.models import Contract as ContractRow
 
-        table = ContractRow.__table__
+        table = cast("Table", ContractRow.__table__)
         contract_name = contract.name or name
         digest = contract.content_hash
         latest = conn.execute(
@@ -385,7 +387,8 @@ class DatasetStore:
         uri = (self.get_version(ref).cleaning_summary or {}).get("validation_uri")
         if not uri:
             return None
-        return orjson.loads(self._read_bytes(uri))  # type: ignore[no-any-return]
+        body: dict[str, Any] = orjson.loads(self._read_bytes(uri))
+        return body
 
     def contract(self, ref: str) -> Contract | None:
         """The contract ``ref`` was checked against, if any."""
@@ -453,7 +456,8 @@ class DatasetStore:
         import fsspec
 
         with fsspec.open(uri, "rb", **self.storage_options) as fh:
-            return fh.read()  # type: ignore[no-any-return]
+            data: bytes = fh.read()
+            return data
 
     def _query(
         self, name: str, number: int | None, *, limit: int | None = 1

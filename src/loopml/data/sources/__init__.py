@@ -67,7 +67,8 @@ def parse_source(value: Any, **options: Any) -> FileSource | SqlSource | HttpSou
         return value
     if isinstance(value, dict):
         try:
-            return _ADAPTER.validate_python(value)  # type: ignore[no-any-return]
+            spec: FileSource | SqlSource | HttpSource | LogSource = _ADAPTER.validate_python(value)
+            return spec
         except Exception as exc:  # pydantic's ValidationError, translated for people
             raise InvalidInputError(
                 f"source {value!r} is not a valid source spec: {describe_validation_error(exc)}",

@@ -337,7 +337,8 @@ def _fetch(url: str, storage_options: dict[str, Any]) -> bytes:
     import fsspec
 
     with fsspec.open(url, "rb", **storage_options) as fh:
-        return fh.read()  # type: ignore[no-any-return]
+        data: bytes = fh.read()
+        return data
 
 
 def _is_remote(path: str) -> bool:
