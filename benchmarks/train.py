@@ -77,7 +77,7 @@ def plain(frame: pd.DataFrame, trees: int, depth: int) -> dict[str, float]:
 
 def loopml_run(folder: Path, home: Path) -> dict[str, float]:
     from loopml.config import Settings
-    from loopml.train.pipeline import run_project
+    from loopml.pipeline.runner import run_project
 
     started = time.perf_counter()
     result = run_project(folder, settings=Settings(home=home))

@@ -176,7 +176,7 @@ def _execute(
     from dataclasses import replace
 
     from loopml.config import Settings
-    from loopml.train.pipeline import run_project
+    from loopml.pipeline.runner import run_project
     from loopml.train.project import load_project
 
     project = load_project(path)

@@ -1,11 +1,12 @@
-"""Model development: the project file, candidates, search, evaluation, selection, pipeline.
+"""Model development: the project file, candidates, search, evaluation, selection.
 
 Names load on first use, so ``import loopml.train`` does not import scikit-learn or Optuna::
 
-    from loopml.train import load_project, run_project
+    from loopml.train import load_project
 
-    result = run_project("examples/quickstart")
-    print(result.model)  # {'name': 'quickstart', 'version': 1, 'aliases': [...], ...}
+    project = load_project("examples/quickstart")
+
+The whole project pipeline (data to a registered, packaged model) is :mod:`loopml.pipeline`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from loopml.train.candidates import CANDIDATES, build_pipeline, get_candidate
     from loopml.train.metrics import evaluate
-    from loopml.train.pipeline import ProjectResult, ProjectRun, run_project
     from loopml.train.project import Project, ProjectSpec, load_project, project_schema
     from loopml.train.search import run_search
     from loopml.train.splits import make_split
@@ -27,9 +27,6 @@ _HOMES = {
     "build_pipeline": "loopml.train.candidates",
     "get_candidate": "loopml.train.candidates",
     "evaluate": "loopml.train.metrics",
-    "ProjectResult": "loopml.train.pipeline",
-    "ProjectRun": "loopml.train.pipeline",
-    "run_project": "loopml.train.pipeline",
     "Project": "loopml.train.project",
     "ProjectSpec": "loopml.train.project",
     "load_project": "loopml.train.project",
@@ -43,8 +40,6 @@ _HOMES = {
 __all__ = [
     "CANDIDATES",
     "Project",
-    "ProjectResult",
-    "ProjectRun",
     "ProjectSpec",
     "TorchMLPClassifier",
     "TorchMLPRegressor",
@@ -54,7 +49,6 @@ __all__ = [
     "load_project",
     "make_split",
     "project_schema",
-    "run_project",
     "run_search",
 ]
 

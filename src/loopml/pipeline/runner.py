@@ -2,7 +2,8 @@
 
 Every stage is a method of :class:`ProjectRun`, so a notebook can run them one at a time::
 
-    from loopml.train import ProjectRun, load_project
+    from loopml.pipeline import ProjectRun
+    from loopml.train import load_project
 
     with ProjectRun(load_project("examples/quickstart")) as run:
         data = run.ingest()                        # a dataset version (reused if unchanged)
@@ -460,7 +461,7 @@ class ProjectRun:
     def _compare_with_champion(
         self, rows: pd.DataFrame, evaluation: Evaluation
     ) -> Comparison | None:
-        from loopml.train.champion import champion_predictions
+        from loopml.pipeline.champion import champion_predictions
         from loopml.train.evaluation import evaluate_predictions
         from loopml.train.selection import compare, current_champion
 
@@ -588,7 +589,7 @@ class ProjectRun:
 
     def package(self, data: DataResult, trained: TrainResult, evaluation: EvaluationResult) -> Any:
         """Export the model (ONNX + parity check) and log it under the run's ``model/``."""
-        from loopml.train.champion import package
+        from loopml.pipeline.champion import package
 
         with self._stage("package"):
             rows = trained.data.frame.iloc[

@@ -12,7 +12,7 @@ import pytest
 
 from loopml.config import Settings
 from loopml.errors import ConfigError
-from loopml.train.pipeline import ProjectRun, run_project
+from loopml.pipeline.runner import ProjectRun, run_project
 from loopml.train.project import load_project
 
 from .conftest import QUICKSTART, binary_frame

@@ -1,8 +1,7 @@
-"""The seam between training and packaging: package the winner, and predict with a champion.
+"""Where the project pipeline meets packaging: package the winner, predict with a champion.
 
-Packaging (ONNX export, parity check, model card) lives in :mod:`loopml.package`, one layer
-up; the pipeline reaches it only through the two functions here, imported lazily, so the rest
-of :mod:`loopml.train` never depends on it.
+Packaging (ONNX export, parity check, model card) lives in :mod:`loopml.package`, above
+:mod:`loopml.train`; the pipeline sits above both and reaches packaging only through here.
 """
 
 from __future__ import annotations
