@@ -171,7 +171,8 @@ def test_an_unconvertible_step_is_named_before_conversion() -> None:
     model = Pipeline([("features", transform), ("model", LinearRegression())])
     model.fit(frame, [1.0, 8.0, 27.0, 64.0])
 
-    with pytest.raises(PackagingError, match=r"step 'features/cube' \(FunctionTransformer\)") as err:
+    expected = r"step 'features/cube' \(FunctionTransformer\)"
+    with pytest.raises(PackagingError, match=expected) as err:
         export_onnx(model, frame, task="regression")
 
     assert err.value.step == "features/cube"

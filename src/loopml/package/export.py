@@ -122,8 +122,9 @@ def export_onnx(
             for name, (_dtype, elem) in wire.items()
         ]
     has_proba = task != "regression" and _has_method(model, "predict_proba")
+    to_convert = _joined_inputs(model) if len(initial_types) > 1 else model
 
-    proto, session = _convert_and_load(model, initial_types, steps, task, has_proba, opset)
+    proto, session = _convert_and_load(to_convert, initial_types, steps, task, has_proba, opset)
     if wire:
         from loopml.package.graph import cast_inputs
 
@@ -410,6 +411,25 @@ def _classifier_options(model: Any) -> dict[int, dict[str, Any]] | None:
     return {id(final): {"zipmap": False}} if "zipmap" in allowed else None
 
 
+def _joined_inputs(model: Any) -> Any:
+    """Put the one-column inputs side by side first, unless a ColumnTransformer picks them.
+
+    skl2onnx hands every graph input to the first step, and most converters take one matrix.
+    An identity ``FunctionTransformer`` (whose loopml converter concatenates) does that.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    first = model.steps[0][1] if isinstance(model, Pipeline) else model
+    if isinstance(first, ColumnTransformer | FeatureUnion):
+        return model
+    join = FunctionTransformer().fit(np.zeros((1, 1)))
+    if isinstance(model, Pipeline):
+        return Pipeline([("loopml_columns", join), *model.steps])
+    return Pipeline([("loopml_columns", join), ("model", model)])
+
+
 _TREE_MODULES = ("sklearn.tree", "sklearn.ensemble")
 
 
@@ -502,29 +522,22 @@ def _with_nullable(
     """
     from dataclasses import replace
 
-    from loopml.package.parity import run_parity
-
     candidates = [spec.name for spec in signature.inputs if spec.dtype == "float64"]
-    if not candidates:
-        return signature
     nullable = {name for name in candidates if X_sample[name].isna().any()}
-    complete = X_sample[list(signature.input_names)].dropna()
-    base = (complete if len(complete) else X_sample).iloc[[0]]
-    for name in candidates:
-        if name in nullable:
-            continue
-        probe = base.copy()
-        probe[name] = np.nan
-        try:
-            report = run_parity(model, session, signature, probe, rtol=1e-4, atol=1e-5)
-        except PackagingError:
-            continue  # the native model refuses NaN here
-        if report.passed and all(
-            np.isfinite(output.max_abs_diff) for output in report.outputs if output.kind == "values"
-        ):
-            native_finite = _finite_answer(model, probe)
-            if native_finite:
-                nullable.add(name)
+    to_probe = [name for name in candidates if name not in nullable]
+    if to_probe:
+        complete = X_sample[list(signature.input_names)].dropna()
+        base = (complete if len(complete) else X_sample).iloc[[0] * len(to_probe)]
+        probe = base.reset_index(drop=True)
+        for row, name in enumerate(to_probe):
+            probe.loc[row, name] = np.nan
+        nullable.update(
+            name
+            for name, ok in zip(
+                to_probe, _rows_agree(model, session, signature, probe), strict=True
+            )
+            if ok
+        )
     if not nullable:
         return signature
     inputs = tuple(
@@ -534,12 +547,41 @@ def _with_nullable(
     return replace(signature, inputs=inputs)
 
 
-def _finite_answer(model: Any, probe: pd.DataFrame) -> bool:
+def _rows_agree(
+    model: Any,
+    session: onnxruntime.InferenceSession,
+    signature: Signature,
+    probe: pd.DataFrame,
+) -> list[bool]:
+    """Per probe row: do the native model and ONNX both give the same finite answer?"""
+    from loopml.package.feed import frame_to_feed
+    from loopml.package.parity import native_outputs
+
+    produced = dict(
+        zip(signature.output_names, session.run(None, frame_to_feed(signature, probe)), strict=True)
+    )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            method = model.predict_proba if _has_method(model, "predict_proba") else model.predict
-            values = np.asarray(method(probe))
-    except Exception:
-        return False
-    return values.dtype.kind not in "fc" or bool(np.isfinite(values).all())
+        native = native_outputs(model, probe, signature)
+    except PackagingError:
+        # the model refuses NaN somewhere: ask row by row (one refusal must not hide the rest)
+        if len(probe) == 1:
+            return [False]
+        return [
+            _rows_agree(model, session, signature, probe.iloc[[row]])[0]
+            for row in range(len(probe))
+        ]
+    agree = np.ones(len(probe), dtype=bool)
+    for name, (_method, expected) in native.items():
+        actual = produced[name]
+        if name == "label":
+            agree &= np.asarray(expected).reshape(-1) == np.asarray(actual).reshape(-1)
+            continue
+        expected = np.asarray(expected, dtype=np.float64).reshape(len(probe), -1)
+        actual = np.asarray(actual, dtype=np.float64).reshape(len(probe), -1)
+        if expected.shape != actual.shape:
+            expected = expected[:, -1:]  # binary decision_function against [N, 2] scores
+            actual = actual[:, -1:]
+        finite = np.isfinite(expected) & np.isfinite(actual)
+        close = np.abs(actual - expected) <= 1e-5 + 1e-4 * np.abs(expected)
+        agree &= (finite & close).all(axis=1)
+    return agree.tolist()

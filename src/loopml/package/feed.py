@@ -315,8 +315,9 @@ def _tensor_feed(signature: Signature, columns: Mapping[str, Any]) -> dict[str, 
         flat = array.ravel()
         if array.dtype.kind not in "fiub":
             # names the offending value and its (row, column) position
+            original = [v for row in values for v in row] if isinstance(values, list) else flat
             try:
-                _CONVERTERS[spec.dtype](flat.tolist(), spec)
+                _CONVERTERS[spec.dtype](list(original), spec)
             except InvalidFeedError as exc:
                 raise _at_cell(exc, spec, array.shape[1]) from None
         try:
@@ -416,7 +417,7 @@ def _float_converter(np_dtype: Any) -> _Converter:
                         raise _bad_number(spec, v, row)
                 elif v is None and spec.nullable:
                     has_none = True
-                elif t is list and len(v) == 1 and type(v[0]) in (int, float):
+                elif t is list:  # [[v], [v]] columns, or a shape error to report
                     return _float_slow(values, spec, np_dtype)
                 else:
                     raise _bad_value(spec, v, row)
@@ -515,30 +516,23 @@ def _int_converter(values: Any, spec: TensorSpec) -> np.ndarray:
 def _string_converter(values: Any, spec: TensorSpec) -> np.ndarray:
     values = _as_sequence(values, spec)
     if type(values) is list:
-        for row, v in enumerate(values):
+        for v in values:
             if type(v) is not str:
-                if type(v) is list and len(v) == 1 and type(v[0]) is str:
-                    values = [_single(item, spec, i) for i, item in enumerate(values)]
-                    break
-                raise _bad_value(spec, v, row)
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        return array
-    array = _flatten(values, spec)
+                break
+        else:
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            return array
+    array = _flatten(_asarray(values, spec), spec)
     if array.dtype.kind == "U":
         return array.astype(object)
     if array.dtype.kind == "O":
-        for row, v in enumerate(array):
-            if not isinstance(v, str):
-                raise _bad_value(spec, v, row)
-        return array
-    raise _bad_value(spec, array[0] if array.size else None, 0)
-
-
-def _single(item: Any, spec: TensorSpec, row: int) -> str:
-    if type(item) is list and len(item) == 1 and type(item[0]) is str:
-        return str(item[0])
-    raise _bad_value(spec, item, row)
+        unwrapped = [_unwrap(v) for v in array]
+        if all(isinstance(v, str) for v in unwrapped):
+            out = np.empty(len(unwrapped), dtype=object)
+            out[:] = unwrapped
+            return out
+    raise _bad_value(spec, *_first_bad(values, array, _is_text))
 
 
 def _bool_converter(values: Any, spec: TensorSpec) -> np.ndarray:
@@ -598,6 +592,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     )
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 def _is_bool(value: Any) -> bool:
