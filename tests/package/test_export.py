@@ -276,3 +276,40 @@ def test_a_datetime_column_travels_as_epoch_seconds() -> None:
 
     assert exported.signature.input("signup").dtype == "int64"
     assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed
+
+
+def test_hist_gradient_boosting_compares_in_double_like_scikit_learn() -> None:
+    """Held-out values equal to a bin threshold must go the same way as in scikit-learn.
+
+    With skl2onnx's float32 tree operator one of these held-out predictions moves by 3.2.
+    """
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import train_test_split
+
+    data = load_diabetes(as_frame=True)
+    X_train, X_test, y_train, _ = train_test_split(
+        data.data, data.target, test_size=0.3, random_state=0
+    )
+    model = Pipeline(
+        [
+            ("features", ColumnTransformer([("all", StandardScaler(), list(data.data.columns))])),
+            ("model", HistGradientBoostingRegressor(max_iter=50, random_state=0)),
+        ]
+    ).fit(X_train, y_train)
+
+    exported = export_onnx(model, X_test, task="regression")
+    report = check_parity(model, exported.onnx_bytes, X_test, task="regression", rtol=0, atol=1e-9)
+
+    assert report.passed, report.to_dict()
+    assert exported.opset["ai.onnx.ml"] == 5
+
+
+def test_column_names_onnx_tools_find_unusual_are_kept() -> None:
+    frame = pd.DataFrame({"od280/od315 ratio": [1.0, 2.0, 3.0, 4.0], "a.b": [0.0, 1.0, 0.0, 1.0]})
+    model = LinearRegression().fit(frame, [1.0, 2.0, 3.0, 5.0])
+
+    exported = export_onnx(model, frame, task="regression")
+
+    assert exported.signature.input_names == ("od280/od315 ratio", "a.b")
+    assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed

@@ -11,8 +11,8 @@ skl2onnx 1.20 handles for most steps but not all. Registered here, once per proc
 - ``FunctionTransformer``: skl2onnx only knows the identity; NumPy ufuncs with an exact ONNX
   counterpart (``np.log1p``, ``np.expm1``, ``np.log``, ``np.exp``, ``np.sqrt``, ``np.abs``,
   ``np.square``) are added. Anything else raises :class:`PackagingError`.
-- ``HistGradientBoosting*``: skl2onnx passes a Python ``bool`` where ONNX wants an int for
-  ``nodes_missing_value_tracks_true``, which recent ``onnx`` rejects; the attribute is fixed.
+- ``HistGradientBoosting*``: replaced by a double-precision converter (see
+  :mod:`loopml.package.hist_gradient_boosting`).
 - loopml's torch MLP estimators (:mod:`loopml.train.torch_mlp`): the network goes through
   ``torch.onnx.export`` and is spliced into the pipeline's graph (see
   :mod:`loopml.package.torch_export`).
@@ -68,7 +68,7 @@ def register_converters() -> None:
         from sklearn.impute import SimpleImputer
         from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer
 
-        _fix_hist_gradient_boosting()
+        _register_hist_gradient_boosting()
         _allow_zipmap_option_on_linear_svc()
 
         stock_imputer = get_converter("SklearnSimpleImputer")
@@ -391,20 +391,31 @@ def function_is_exportable(func: Any) -> bool:
 # --- HistGradientBoosting -----------------------------------------------------------------------
 
 
-def _fix_hist_gradient_boosting() -> None:
-    from skl2onnx.operator_converters import random_forest
+def _register_hist_gradient_boosting() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common._registration import get_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    original = random_forest.add_tree_to_attribute_pairs_hist_gradient_boosting
-    if getattr(original, "_loopml_fixed", False):
-        return
+    from loopml.package.hist_gradient_boosting import convert_hist_gradient_boosting
 
-    def fixed(attr_pairs: dict[str, list[Any]], *args: Any, **kwargs: Any) -> None:
-        original(attr_pairs, *args, **kwargs)
-        tracks = attr_pairs["nodes_missing_value_tracks_true"]
-        tracks[:] = [int(v) for v in tracks]
-
-    fixed._loopml_fixed = True  # type: ignore[attr-defined]
-    random_forest.add_tree_to_attribute_pairs_hist_gradient_boosting = fixed
+    update_registered_converter(
+        HistGradientBoostingRegressor,
+        "SklearnHistGradientBoostingRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_hist_gradient_boosting,
+    )
+    options = get_converter("SklearnHistGradientBoostingClassifier").get_allowed_options()
+    update_registered_converter(
+        HistGradientBoostingClassifier,
+        "SklearnHistGradientBoostingClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_hist_gradient_boosting,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False], **(options or {})},
+    )
 
 
 def _allow_zipmap_option_on_linear_svc() -> None:

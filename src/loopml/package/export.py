@@ -14,9 +14,10 @@ datetime                      ``int64 [N, 1]``     epoch seconds (for loopml's `
 ============================  ===================  =========================================
 
 Numbers stay in double precision through the feature transform, so scalers, encoders and
-linear models match scikit-learn to the last bits. Tree ensembles and SVMs, which have only
-float kernels in onnxruntime, get a float32 cast just before the estimator — which is what
-scikit-learn's trees do too. Outputs are ``variable [N, 1]`` (double) for regressors, and
+linear models match scikit-learn to the last bits. HistGradientBoosting compares in double
+too (ai.onnx.ml ``TreeEnsemble``, opset 5). Decision trees and random forests, whose
+onnxruntime kernels are float32, get a float32 cast just before the estimator — which is what
+scikit-learn's own trees do; so do estimators whose converter has no double version (SVR). Outputs are ``variable [N, 1]`` (double) for regressors, and
 ``label [N]`` plus ``probabilities [N, K]`` (double, no ZipMap) for classifiers;
 classifiers without ``predict_proba`` output ``scores [N, K]`` (``decision_function``).
 
@@ -379,6 +380,12 @@ def _convert(
         ) from exc
     finally:
         reset_naming(token)
+    from loopml.package.hist_gradient_boosting import raise_ml_opset
+
+    raise_ml_opset(proto)
+    from loopml.package.graph import rename_inputs
+
+    rename_inputs(proto, [name for name, _type in initial_types])
     names = [value.name for value in proto.graph.output]
     if task == "regression":
         wanted: dict[str, tuple[str, int | None]] = {"variable": ("variable", _DOUBLE)}
@@ -433,24 +440,37 @@ def _joined_inputs(model: Any) -> Any:
 _TREE_MODULES = ("sklearn.tree", "sklearn.ensemble")
 
 
-def _has_tree_ensemble(model: Any) -> bool:
-    """Whether the final estimator is (or wraps) a decision tree or tree ensemble."""
+def _final_estimators(model: Any) -> list[Any]:
+    """The final estimator and the estimators it wraps (calibration, bagging...)."""
     from sklearn.pipeline import Pipeline
 
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    found: list[Any] = []
     seen: list[Any] = [final]
     while seen:
         estimator = seen.pop()
-        module = type(estimator).__module__
-        if module.startswith(_TREE_MODULES) and "Voting" not in type(estimator).__name__:
-            return True
+        found.append(estimator)
         for attribute in ("estimator", "base_estimator"):
             inner = getattr(estimator, attribute, None)
             if inner is not None and not isinstance(inner, str):
                 seen.append(inner)
         for calibrated in getattr(estimator, "calibrated_classifiers_", []) or []:
             seen.append(calibrated.estimator)
-    return False
+    return found
+
+
+def _is_hist_gradient_boosting(estimator: Any) -> bool:
+    return type(estimator).__name__.startswith("HistGradientBoosting")
+
+
+def _has_tree_ensemble(model: Any) -> bool:
+    """Whether the final estimator is (or wraps) a float32-kernel tree model."""
+    return any(
+        type(estimator).__module__.startswith(_TREE_MODULES)
+        and "Voting" not in type(estimator).__name__
+        and not _is_hist_gradient_boosting(estimator)
+        for estimator in _final_estimators(model)
+    )
 
 
 def _with_float32_estimator(model: Any) -> Any:

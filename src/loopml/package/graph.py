@@ -21,6 +21,7 @@ __all__ = [
     "label_from_probabilities",
     "opsets_of",
     "prune_dead_nodes",
+    "rename_inputs",
     "set_metadata",
 ]
 
@@ -51,6 +52,21 @@ def cast_inputs(model: onnx.ModelProto, wire_types: Mapping[str, int]) -> None:
         tensor_type.elem_type = wire
     for node in reversed(casts):
         graph.node.insert(0, node)
+
+
+def rename_inputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """Give the graph inputs exactly ``names`` (in order).
+
+    skl2onnx rewrites input names it finds unsafe (``"od280/od315"`` becomes
+    ``"od280_od315"``); ONNX allows any string, and requests use the column names.
+    """
+    graph = model.graph
+    if len(graph.input) != len(names):
+        return
+    for value, wanted in zip(graph.input, names, strict=True):
+        if value.name != wanted:
+            _rename_uses(graph.node, value.name, wanted)
+            value.name = wanted
 
 
 def finalize_outputs(model: onnx.ModelProto, wanted: Mapping[str, tuple[str, int | None]]) -> None:

@@ -164,7 +164,16 @@ def run_parity(
         )
     started = time.perf_counter()
     feed = frame_to_feed(signature, X)
-    produced = dict(zip(signature.output_names, session.run(None, feed), strict=True))
+    try:
+        results = session.run(None, feed)
+    except Exception as exc:  # onnxruntime's own error types
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else repr(exc)
+        raise PackagingError(
+            f"onnxruntime failed to score the held-out data: {first_line}",
+            hint="the exported graph does not fit the data: check the column names and types",
+        ) from exc
+    produced = dict(zip(signature.output_names, results, strict=True))
     head = session.get_modelmeta().custom_metadata_map.get(TORCH_HEAD_KEY)
     native = native_outputs(model, X, signature, torch_head=head)
     outputs = []
