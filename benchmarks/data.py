@@ -48,7 +48,7 @@ for start in range(0, rows, chunk):
         cols[f"x{i}"] = rng.normal(i, 1.0 + i / 10, n)
     cats = CATEGORIES
     for j in range(1, 6):
-        cols[f"c{j}"] = rng.choice(cats[: 3 + j %% 4], n)
+        cols[f"c{j}"] = rng.choice(cats[: 3 + j % 4], n)
     frame = pl.DataFrame(cols)
     with open(csv, "ab" if start else "wb") as fh:
         frame.write_csv(fh, include_header=start == 0)
@@ -278,7 +278,7 @@ def main() -> None:
             table.append(
                 (
                     f"loopml data ingest --clean --contract: {args.big:,}-row CSV "
-                    f"({size:,.0f} MiB), streamed in 1M-row batches",
+                    f"({size:,.0f} MiB), streamed in 500,000-row batches",
                     f"{elapsed:.2f} s",
                     f"{peak} MiB",
                 )

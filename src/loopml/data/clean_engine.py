@@ -10,7 +10,7 @@ type), ``duplicate``, ``duplicate_key``, ``missing:<col>``, any contract rule id
 (``<col>.range``, ``<col>.allowed``, ``<col>.not_null``, ``key.unique``...), ``outlier:<col>``.
 
 Statistics for imputation and outlier bounds come from the first batch (all of the data when
-it fits in one batch, the default up to 1,000,000 rows), so that bigger inputs stream in one
+it fits in one batch, by default up to 500,000 rows), so that bigger inputs stream in one
 pass; the row count they came from is recorded in the cleaning summary.
 """
 

@@ -18,7 +18,31 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-__all__ = ["VersionWriter", "delta_safe"]
+__all__ = ["VersionWriter", "delta_safe", "object_store_options"]
+
+
+def object_store_options(options: dict[str, Any] | None) -> dict[str, str] | None:
+    """fsspec/s3fs-style storage options (as the artifact store takes them: ``key``,
+    ``secret``, ``client_kwargs.endpoint_url``...) in the ``AWS_*`` form that deltalake and
+    polars (Rust object_store) read. Unset keys fall back to the environment in both."""
+    if not options:
+        return None
+    client = options.get("client_kwargs") or {}
+    out: dict[str, str] = {}
+    pairs = {
+        "AWS_ACCESS_KEY_ID": options.get("key"),
+        "AWS_SECRET_ACCESS_KEY": options.get("secret"),
+        "AWS_SESSION_TOKEN": options.get("token"),
+        "AWS_ENDPOINT_URL": options.get("endpoint_url") or client.get("endpoint_url"),
+        "AWS_REGION": client.get("region_name") or options.get("region"),
+    }
+    out.update({k: str(v) for k, v in pairs.items() if v})
+    if out.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        out["AWS_ALLOW_HTTP"] = "true"
+    # Commits are serialized by the metadata store's version check, not by S3 renames.
+    out["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    out.update({k: str(v) for k, v in options.items() if k.isupper()})  # already AWS_* style
+    return out
 
 
 def delta_safe(table: pa.Table) -> pa.Table:
@@ -115,7 +139,7 @@ class VersionWriter:
             json.dumps({"numRecords": self.rows}),
         )
         schema = Schema.from_arrow(self.schema)
-        options = self.storage_options or None
+        options = object_store_options(self.storage_options)
         if DeltaTable.is_deltatable(self.table_uri, storage_options=options):
             table = DeltaTable(self.table_uri, storage_options=options)
             table.create_write_transaction(

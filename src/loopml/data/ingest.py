@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.data.clean_engine import ROW, Cleaner
 from loopml.data.cleaning_spec import CleaningSpec
 from loopml.data.contract import Contract, column_type, load_contract
-from loopml.data.delta import VersionWriter
+from loopml.data.delta import VersionWriter, object_store_options
 from loopml.data.errors import SchemaChangeError, SourceFormatError
 from loopml.data.quarantine import SideWriter, quarantine_rows
 from loopml.data.sources import DEFAULT_BATCH_ROWS, iter_batches, parse_source
@@ -159,7 +159,11 @@ def run_ingest(
             counts["kept"] += kept.height
             counts["quarantined"] += removed.height
             report("read", counts["in"])
+            # Drop this batch's frames before reading the next, so that at most one batch
+            # (plus the one being written) is in memory: this is what bounds streaming.
+            del raw, result, removed
             yield kept
+            del kept
 
     batches = stream()
     first = next(batches, None)
@@ -172,10 +176,16 @@ def run_ingest(
         )
     writer = VersionWriter(table_uri, options)
     written = 0
+    only: pl.DataFrame | None = first  # kept for the profile while it is the only batch
     try:
-        for frame in _chain(first, batches):
+        writer.write(_arrow(first))
+        written = 1
+        del first
+        for frame in batches:
+            only = None
             writer.write(_arrow(frame))
             written += 1
+            del frame
         report("write", counts["kept"])
         content_hash = hasher.hexdigest()
         if latest is not None and (
@@ -202,14 +212,17 @@ def run_ingest(
     from loopml.data.profile import profile_frame, profile_lazy
 
     total_rows = counts["kept"] + (latest.row_count if append and latest else 0)
-    if written == 1 and not append:
-        profile = profile_frame(first)  # the whole version is still in memory
+    if only is not None and not append:
+        profile = profile_frame(only)  # the whole version is still in memory
+        del only
     else:
         files = ordered_files(
-            DeltaTable(table_uri, version=delta_version, storage_options=options or None)
+            DeltaTable(
+                table_uri, version=delta_version, storage_options=object_store_options(options)
+            )
         )
         profile = profile_lazy(
-            pl.scan_parquet(files, storage_options=options or None), rows=total_rows
+            pl.scan_parquet(files, storage_options=object_store_options(options)), rows=total_rows
         )
     validation = checks.report(counts["in"])
     side_uris = {
@@ -333,11 +346,6 @@ def _commit(writer: VersionWriter, append: bool, name: str) -> int:
         raise
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
-
-
 def _arrow(frame: pl.DataFrame) -> pa.Table:
     # Plain (not view) string types: every Delta reader understands them.
     return frame.to_arrow()
@@ -415,7 +423,7 @@ def _drop_orphan_commits(table_uri: str, recorded: int | None, options: dict[str
     if recorded is None:
         return
     try:
-        table = DeltaTable(table_uri, storage_options=options or None)
+        table = DeltaTable(table_uri, storage_options=object_store_options(options))
     except Exception:  # the table vanished: the next write recreates it
         return
     if table.version() > recorded:

@@ -347,11 +347,13 @@ class DatasetStore:
         """The rows of one version (time travel to its Delta version) as pandas/polars/Arrow."""
         from deltalake import DeltaTable
 
+        from loopml.data.delta import object_store_options
+
         info = self.get_version(ref)
         table = DeltaTable(
             info.table_uri,
             version=info.delta_version,
-            storage_options=self.storage_options or None,
+            storage_options=object_store_options(self.storage_options),
         )
         if columns:
             present = set(table.schema().to_arrow().names)
@@ -363,7 +365,9 @@ class DatasetStore:
                 )
         import polars as pl
 
-        lazy = pl.scan_parquet(ordered_files(table), storage_options=self.storage_options or None)
+        lazy = pl.scan_parquet(
+            ordered_files(table), storage_options=object_store_options(self.storage_options)
+        )
         frame = lazy.select(columns).collect() if columns else lazy.collect()
         data = frame if as_ == "polars" else frame.to_arrow()
         return _convert(data, as_)

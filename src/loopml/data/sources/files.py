@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from loopml.data.errors import SourceFormatError, SourceNotFoundError
-from loopml.data.sources.base import ReadState, SourceBase, rebatch
+from loopml.data.sources.base import ReadState, SourceBase, read_chunk, rebatch
 
 if TYPE_CHECKING:
     import polars as pl
@@ -210,7 +210,9 @@ class FileSource(SourceBase):
                     yielded = True
                     yield frame
                     return
-                for frame in self._scan("csv", entry, **kw).collect_batches(chunk_size=batch_rows):
+                for frame in self._scan("csv", entry, **kw).collect_batches(
+                    chunk_size=read_chunk(batch_rows)
+                ):
                     yielded = True
                     yield frame
                 return
@@ -232,7 +234,7 @@ class FileSource(SourceBase):
 
     def _guard(self, entry: FileEntry, scan: Any, batch_rows: int) -> Iterator[pl.DataFrame]:
         try:
-            yield from scan().collect_batches(chunk_size=batch_rows)
+            yield from scan().collect_batches(chunk_size=read_chunk(batch_rows))
         except Exception as exc:
             if isinstance(exc, SourceFormatError):
                 raise

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import model_validator
 
 from loopml.data.errors import SourceFormatError
-from loopml.data.sources.base import ReadState, SourceBase, rebatch
+from loopml.data.sources.base import ReadState, SourceBase, read_chunk, rebatch
 from loopml.data.sources.files import FileEntry, FileSource
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class LogSource(SourceBase):
                     line.str.extract_groups(pattern).struct.unnest(),
                     pl.when(line.str.contains(pattern)).then(None).otherwise(line).alias(UNPARSED),
                 )
-                yield from query.collect_batches(chunk_size=batch_rows)
+                yield from query.collect_batches(chunk_size=read_chunk(batch_rows))
             else:
                 yield from self._read_json(entry, batch_rows)
         except pl.exceptions.ComputeError as exc:
@@ -106,12 +106,12 @@ class LogSource(SourceBase):
 
         try:
             yield from pl.scan_ndjson(entry.path, infer_schema_length=10_000).collect_batches(
-                chunk_size=batch_rows
+                chunk_size=read_chunk(batch_rows)
             )
             return
         except pl.exceptions.ComputeError:
             pass  # some line is not JSON: fall back to per-line parsing, keeping bad lines
-        for lines in self._lines(entry).collect_batches(chunk_size=batch_rows):
+        for lines in self._lines(entry).collect_batches(chunk_size=read_chunk(batch_rows)):
             records, bad = [], []
             for text in lines["line"]:
                 try:
