@@ -149,3 +149,13 @@ def test_holdout_the_native_model_cannot_score_is_reported(
 
     with pytest.raises(PackagingError, match="native model failed on the held-out data"):
         check_parity(model, onnx_bytes, broken, task="regression")
+
+
+def test_polars_frames_are_accepted(linear: tuple[LinearRegression, pd.DataFrame]) -> None:
+    import polars as pl
+
+    model, frame = linear
+    exported = export_onnx(model, pl.from_pandas(frame), task="regression")
+
+    assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed
+    assert exported.signature.input_names == ("a", "b")

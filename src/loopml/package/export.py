@@ -17,9 +17,11 @@ Numbers stay in double precision through the feature transform, so scalers, enco
 linear models match scikit-learn to the last bits. HistGradientBoosting compares in double
 too (ai.onnx.ml ``TreeEnsemble``, opset 5). Decision trees and random forests, whose
 onnxruntime kernels are float32, get a float32 cast just before the estimator — which is what
-scikit-learn's own trees do; so do estimators whose converter has no double version (SVR). Outputs are ``variable [N, 1]`` (double) for regressors, and
-``label [N]`` plus ``probabilities [N, K]`` (double, no ZipMap) for classifiers;
-classifiers without ``predict_proba`` output ``scores [N, K]`` (``decision_function``).
+scikit-learn's own trees do; so do estimators whose converter has no double version (SVR).
+
+Outputs are ``variable [N, 1]`` (double) for regressors, and ``label [N]`` plus
+``probabilities [N, K]`` (double, no ZipMap) for classifiers; classifiers without
+``predict_proba`` output ``scores [N, K]`` (``decision_function``).
 
 A step that cannot be converted raises :class:`PackagingError` naming its pipeline path
 before any conversion is attempted.
@@ -97,6 +99,9 @@ def export_onnx(
             f"task {task!r} is not one of {', '.join(TASKS)}",
             hint="use the task the model was trained for",
         )
+    from loopml.package.feed import as_pandas
+
+    X_sample = as_pandas(X_sample)
     if _is_torch_module(model):
         from loopml.package.torch_export import export_torch_onnx
 

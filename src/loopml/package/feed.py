@@ -152,8 +152,9 @@ def frame_to_feed(signature: Signature, frame: pd.DataFrame | np.ndarray) -> dic
     """Feed built from a whole DataFrame (or 2-D array), for parity checks and batch scoring.
 
     Unlike :func:`to_feed` it does not refuse NaN (scoring data as given is the point), but it
-    still refuses missing columns and values ONNX cannot carry.
+    still refuses missing columns and values ONNX cannot carry. Polars frames are accepted.
     """
+    frame = as_pandas(frame)
     if signature.input_layout == "tensor":
         spec = signature.inputs[0]
         values = frame.to_numpy() if hasattr(frame, "to_numpy") else np.asarray(frame)
@@ -216,6 +217,16 @@ def _epoch_seconds(series: Any) -> np.ndarray:
     return np.asarray(
         stamps.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     )
+
+
+def as_pandas(frame: Any) -> Any:
+    """A polars (or pyarrow) table as a pandas DataFrame; anything else unchanged."""
+    module = type(frame).__module__
+    if module.startswith("polars") and hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    if module.startswith("pyarrow") and hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    return frame
 
 
 # --- the per-signature plan -------------------------------------------------------------------

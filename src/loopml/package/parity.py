@@ -152,8 +152,9 @@ def run_parity(
     """The comparison itself, on an already-loaded session (no raising)."""
     import onnxruntime
 
-    from loopml.package.feed import frame_to_feed
+    from loopml.package.feed import as_pandas, frame_to_feed
 
+    X = as_pandas(X)
     if rtol < 0 or atol < 0:
         raise PackagingError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
     rows = len(X)
