@@ -154,10 +154,10 @@ def frame_to_feed(signature: Signature, frame: pd.DataFrame | np.ndarray) -> dic
     Unlike :func:`to_feed` it does not refuse NaN (scoring data as given is the point), but it
     still refuses missing columns and values ONNX cannot carry. Polars frames are accepted.
     """
-    frame = as_pandas(frame)
+    data: Any = as_pandas(frame)
     if signature.input_layout == "tensor":
         spec = signature.inputs[0]
-        values = frame.to_numpy() if hasattr(frame, "to_numpy") else np.asarray(frame)
+        values = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
         if values.ndim != 2 or (spec.shape[1] != -1 and values.shape[1] != spec.shape[1]):
             raise InvalidFeedError(
                 f"input {spec.name!r} expects {spec.describe()}, got an array of shape "
@@ -170,21 +170,21 @@ def frame_to_feed(signature: Signature, frame: pd.DataFrame | np.ndarray) -> dic
             raise InvalidFeedError(
                 f"input {spec.name!r} expects {spec.dtype} values: {exc}", field=spec.name
             ) from exc
-    if not hasattr(frame, "columns"):
+    if not hasattr(data, "columns"):
         raise InvalidFeedError(
             f"this model takes named columns ({', '.join(signature.input_names)}); "
-            f"got a {type(frame).__name__} without column names",
+            f"got a {type(data).__name__} without column names",
             hint="pass a pandas DataFrame",
         )
     feed = {}
     for spec in signature.inputs:
-        if spec.name not in frame.columns:
+        if spec.name not in data.columns:
             raise InvalidFeedError(
                 f"the data has no column {spec.name!r} ({spec.describe()})",
                 field=spec.name,
                 hint=f"the model takes: {', '.join(signature.input_names)}",
             )
-        column = np.asarray(frame[spec.name])
+        column = np.asarray(data[spec.name])
         if spec.dtype == "string":
             column = column.astype(object)
             bad = [i for i, v in enumerate(column) if not isinstance(v, str)]
@@ -195,8 +195,8 @@ def frame_to_feed(signature: Signature, frame: pd.DataFrame | np.ndarray) -> dic
                     field=spec.name,
                     hint="fill missing categories (e.g. with 'missing') in the feature transform",
                 )
-        elif column.dtype.kind == "M" or str(frame[spec.name].dtype).startswith("datetime64"):
-            column = _epoch_seconds(frame[spec.name])
+        elif column.dtype.kind == "M" or str(data[spec.name].dtype).startswith("datetime64"):
+            column = _epoch_seconds(data[spec.name])
         else:
             try:
                 column = column.astype(_NP_DTYPES[spec.dtype])
