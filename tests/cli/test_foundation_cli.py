@@ -15,6 +15,7 @@ import pytest
 
 from loopml.cli.main import main
 from loopml.config import Settings
+from loopml.store.migrations import HEAD
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def test_db_status_on_a_fresh_home_reports_an_empty_store_and_creates_nothing(
     assert result.code == 0, result.err
     status = result.json()
     assert status["revision"] is None
-    assert status["head"] == "0001"
+    assert status["head"] == HEAD
     assert status["state"] == "empty"
     assert status["tables"] == {}
     assert status["uri"] == f"sqlite:///{(loopml_home / 'loopml.db').absolute()}"
@@ -111,7 +112,7 @@ def test_db_status_on_a_fresh_home_reports_an_empty_store_and_creates_nothing(
     table = cli(capsys, "db", "status")
     assert table.code == 0
     assert "(none)" in table.out
-    assert "0001" in table.out
+    assert HEAD in table.out
 
 
 def test_db_upgrade_creates_the_schema_once_and_is_idempotent(
@@ -121,13 +122,13 @@ def test_db_upgrade_creates_the_schema_once_and_is_idempotent(
     second = cli(capsys, "db", "upgrade", "--json").json()
     status = cli(capsys, "db", "status", "--json").json()
 
-    assert (first["before"], first["after"], first["changed"]) == (None, "0001", True)
-    assert (second["before"], second["after"], second["changed"]) == ("0001", "0001", False)
+    assert (first["before"], first["after"], first["changed"]) == (None, HEAD, True)
+    assert (second["before"], second["after"], second["changed"]) == (HEAD, HEAD, False)
     assert status["state"] == "current"
     assert status["up_to_date"] is True
     assert status["tables"]["runs"] == 0
     assert {"experiments", "metrics", "model_versions", "audit_log"} <= set(status["tables"])
-    assert "already at revision 0001" in cli(capsys, "db", "upgrade").out
+    assert f"already at revision {HEAD}" in cli(capsys, "db", "upgrade").out
 
 
 def test_db_status_counts_rows_per_table(
