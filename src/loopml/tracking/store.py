@@ -84,7 +84,10 @@ class TrackingStore:
             if tags:
                 conn.execute(
                     insert(ExperimentTag),
-                    [{"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
+                    [
+                        {"experiment_id": experiment_id, "key": k, "value": v}
+                        for k, v in tags.items()
+                    ],
                 )
             return str(experiment_id)
 
@@ -291,8 +294,13 @@ class TrackingStore:
                     hint="list runs with `loopml runs list`",
                 )
             inputs = [
-                {"dataset_version_id": r.dataset_version_id, "context": r.context,
-                 "uri": r.uri, "version": r.version, "content_hash": r.content_hash}
+                {
+                    "dataset_version_id": r.dataset_version_id,
+                    "context": r.context,
+                    "uri": r.uri,
+                    "version": r.version,
+                    "content_hash": r.content_hash,
+                }
                 for r in conn.execute(
                     select(
                         RunInput.dataset_version_id,
@@ -383,18 +391,20 @@ class TrackingStore:
             if not conn.execute(select(exists().where(stale))).scalar():
                 return 0
         return self.db.run_write(
-            lambda conn: conn.execute(
-                update(RunRow)
-                .where(stale)
-                .values(
-                    status=RunStatus.FAILED,
-                    end_time=RunRow.heartbeat_at,
-                    failure_reason=(
-                        "stale: no heartbeat for more than "
-                        f"{self.heartbeat_timeout:g} s (the logging process died)"
-                    ),
-                )
-            ).rowcount
+            lambda conn: (
+                conn.execute(
+                    update(RunRow)
+                    .where(stale)
+                    .values(
+                        status=RunStatus.FAILED,
+                        end_time=RunRow.heartbeat_at,
+                        failure_reason=(
+                            "stale: no heartbeat for more than "
+                            f"{self.heartbeat_timeout:g} s (the logging process died)"
+                        ),
+                    )
+                ).rowcount
+            )
         )
 
     # --- run data ---------------------------------------------------------------------------
@@ -418,7 +428,8 @@ class TrackingStore:
         )
 
     def log_batches(
-        self, batches: Mapping[str, tuple[Sequence[MetricRecord], Mapping[str, str], Mapping[str, str]]]
+        self,
+        batches: Mapping[str, tuple[Sequence[MetricRecord], Mapping[str, str], Mapping[str, str]]],
     ) -> None:
         """Write buffered data of several runs in one transaction (the writer's flush)."""
 
@@ -458,7 +469,11 @@ class TrackingStore:
                         hint="params are immutable once logged; log a metric or tag instead, "
                         "or start a new run",
                     )
-            new = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+            new = [
+                {"run_id": run_id, "key": k, "value": v}
+                for k, v in params.items()
+                if k not in existing
+            ]
             if new:
                 conn.execute(sql.insert_params, new)
             summary["params"].update(params)
@@ -493,8 +508,14 @@ class TrackingStore:
                     continue
                 nan = value != value
                 changed.append(
-                    {"run_id": run_id, "key": key, "value": 0.0 if nan else value,
-                     "is_nan": nan, "step": step, "timestamp": timestamp}
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "value": 0.0 if nan else value,
+                        "is_nan": nan,
+                        "step": step,
+                        "timestamp": timestamp,
+                    }
                 )
                 summary["metrics"][key] = encode_metric(value)
             if changed:
@@ -524,19 +545,30 @@ class TrackingStore:
                 .order_by(MetricRow.step, MetricRow.timestamp, MetricRow.id)
             ).all()
         return [
-            Metric(key=key, value=float("nan") if r.is_nan else r.value, timestamp=r.timestamp,
-                   step=r.step)
+            Metric(
+                key=key,
+                value=float("nan") if r.is_nan else r.value,
+                timestamp=r.timestamp,
+                step=r.step,
+            )
             for r in rows
         ]
 
     def log_inputs(self, run_id: str, dataset_version_ids: Sequence[int], context: str) -> None:
         from loopml.store.models import RunInput
 
-        rows = [{"run_id": run_id, "dataset_version_id": i, "context": context}
-                for i in dataset_version_ids]
+        rows = [
+            {"run_id": run_id, "dataset_version_id": i, "context": context}
+            for i in dataset_version_ids
+        ]
         self.db.run_write(
-            lambda conn: _upsert(conn, RunInput, rows,
-                                 keys=("run_id", "dataset_version_id", "context"), update_cols=())
+            lambda conn: _upsert(
+                conn,
+                RunInput,
+                rows,
+                keys=("run_id", "dataset_version_id", "context"),
+                update_cols=(),
+            )
         )
 
     # --- artifacts index --------------------------------------------------------------------
@@ -545,11 +577,21 @@ class TrackingStore:
         from loopml.store.models import Artifact
 
         self.get_run_info(run_id)
-        row = {"run_id": run_id, "path": path, "sha256": sha256, "size": size,
-               "created_at": now_ms()}
+        row = {
+            "run_id": run_id,
+            "path": path,
+            "sha256": sha256,
+            "size": size,
+            "created_at": now_ms(),
+        }
         self.db.run_write(
-            lambda conn: _upsert(conn, Artifact, [row], keys=("run_id", "path"),
-                                 update_cols=("sha256", "size", "created_at"))
+            lambda conn: _upsert(
+                conn,
+                Artifact,
+                [row],
+                keys=("run_id", "path"),
+                update_cols=("sha256", "size", "created_at"),
+            )
         )
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[tuple[str, str, int]]:
@@ -606,4 +648,3 @@ def _experiment_key(experiment_id: str | int) -> int:
             f"experiment id {experiment_id!r} does not exist (ids are integers)",
             hint="list experiments with `loopml experiments`",
         ) from None
-
