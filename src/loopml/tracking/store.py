@@ -17,7 +17,7 @@ import orjson
 
 from loopml.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from loopml.tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus
-from loopml.tracking.statements import hot_statements, insert_metric_rows
+from loopml.tracking.statements import HotCursor
 from loopml.tracking.statements import upsert as _upsert
 from loopml.tracking.validation import decode_metric, encode_metric
 
@@ -215,22 +215,18 @@ class TrackingStore:
         experiment_key = _experiment_key(experiment_id)
 
         def work(conn: Connection) -> None:
-            sql = hot_statements(conn.dialect.name)
-            found = conn.execute(sql.experiment_exists, {"experiment_id": experiment_key})
-            if found.first() is None:
+            sql = HotCursor(conn)
+            if not sql.experiment_exists(experiment_key):
                 raise NotFoundError(
                     f"experiment id {experiment_id!r} does not exist",
                     hint="list experiments with `loopml experiments`",
                 )
-            if parent_run_id is not None and (
-                conn.execute(sql.run_exists, {"run_id": parent_run_id}).first() is None
-            ):
+            if parent_run_id is not None and not sql.run_exists(parent_run_id):
                 raise NotFoundError(
                     f"run {parent_run_id!r} does not exist",
                     hint="list runs with `loopml runs list`",
                 )
-            conn.execute(
-                sql.insert_run,
+            sql.insert_run(
                 {
                     "run_id": run_id,
                     "experiment_id": experiment_key,
@@ -247,13 +243,10 @@ class TrackingStore:
                     "artifact_uri": f"runs:/{run_id}",
                     "lifecycle_stage": "active",
                     "summary": summary,
-                },
+                }
             )
             if tags:
-                conn.execute(
-                    sql.insert_tags,
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                )
+                sql.upsert_tags(run_id, tags)
 
         self.db.run_write(work)
         info = RunInfo(
@@ -448,19 +441,17 @@ class TrackingStore:
         tags: Mapping[str, str],
         end: tuple[str, int | None] | None,
     ) -> None:
-        sql = hot_statements(conn.dialect.name)
-        row = conn.execute(sql.run_summary, {"run_id": run_id}).first()
+        sql = HotCursor(conn)
+        row = sql.run_summary(run_id)
         if row is None:
             raise NotFoundError(
                 f"run {run_id!r} does not exist", hint="create it with start_run or create_run"
             )
-        summary = orjson.loads(row.summary)
+        summary = orjson.loads(row[0])
         now = now_ms()
 
         if params:
-            existing = dict(
-                conn.execute(sql.params_of, {"run_id": run_id, "keys": list(params)}).all()
-            )
+            existing = sql.params_of(run_id, list(params))
             for key, text in params.items():
                 if key in existing and existing[key] != text:
                     raise ConflictError(
@@ -469,20 +460,11 @@ class TrackingStore:
                         hint="params are immutable once logged; log a metric or tag instead, "
                         "or start a new run",
                     )
-            new = [
-                {"run_id": run_id, "key": k, "value": v}
-                for k, v in params.items()
-                if k not in existing
-            ]
-            if new:
-                conn.execute(sql.insert_params, new)
+            sql.insert_params(run_id, [(k, v) for k, v in params.items() if k not in existing])
             summary["params"].update(params)
 
         if tags:
-            conn.execute(
-                sql.upsert_tags,
-                [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-            )
+            sql.upsert_tags(run_id, tags)
             summary["tags"].update(tags)
 
         if metrics:
@@ -495,42 +477,22 @@ class TrackingStore:
                 best = latest.get(key)
                 if best is None or (step, timestamp) >= (best[3], best[2]):
                     latest[key] = record
-            insert_metric_rows(conn, rows)
-            current = {
-                name: (last_step, last_time)
-                for name, last_step, last_time in conn.execute(
-                    sql.latest_of, {"run_id": run_id, "keys": list(latest)}
-                )
-            }
+            sql.insert_metrics(rows)
+            current = sql.latest_of(run_id, list(latest))
             changed = []
             for key, (_, value, timestamp, step) in latest.items():
                 if key in current and (step, timestamp) < current[key]:
                     continue
                 nan = value != value
-                changed.append(
-                    {
-                        "run_id": run_id,
-                        "key": key,
-                        "value": 0.0 if nan else value,
-                        "is_nan": nan,
-                        "step": step,
-                        "timestamp": timestamp,
-                    }
-                )
+                changed.append((run_id, key, 0.0 if nan else value, nan, step, timestamp))
                 summary["metrics"][key] = encode_metric(value)
-            if changed:
-                conn.execute(sql.upsert_latest, changed)
+            sql.upsert_latest(changed)
 
-        values: dict[str, Any] = {
-            "target_run_id": run_id,
-            "summary": orjson.dumps(summary).decode(),
-            "heartbeat_at": now,
-        }
+        closing = None
         if end is not None:
             status, end_time = end
-            values["status"] = status
-            values["end_time"] = end_time if end_time is not None else now
-        conn.execute(sql.update_run, values)
+            closing = (status, end_time if end_time is not None else now)
+        sql.update_run(run_id, orjson.dumps(summary).decode(), now, closing)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         from sqlalchemy import select
