@@ -338,20 +338,25 @@ def measure(
     machine rather than one tool getting the quiet minute and the other the busy one.
     """
     out: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in tools}
+    raw: dict[str, dict[str, list[float]]] = {name: {} for name in tools}  # seconds, for --json
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    def alternate(jobs: dict[str, tuple[str, Any, Path | None]]) -> dict[str, list[dict[str, Any]]]:
+    def alternate(
+        key: str, jobs: dict[str, tuple[str, Any, Path | None]]
+    ) -> dict[str, list[dict[str, Any]]]:
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in jobs}
         for _ in range(args.repeat):
             for name, (work, arg, seed) in jobs.items():
                 samples[name] += repeat(tools[name], work, arg, 1, seed_folder=seed)
+        for name, results in samples.items():
+            raw[name][key] = [r["seconds"] for r in results]
         return samples
 
     if "a" in works:
         say("(a) 2,000 log_metric calls")
-        for name, res in alternate(dict.fromkeys(tools, ("single", 2_000, None))).items():
+        for name, res in alternate("a", dict.fromkeys(tools, ("single", 2_000, None))).items():
             out[name]["a"] = {
                 "rate": median(res, "rate"),
                 "seconds": median(res, "seconds"),
@@ -359,7 +364,7 @@ def measure(
             }
     if "b" in works:
         say("(b) log_batch of 10,000 metrics")
-        for name, res in alternate(dict.fromkeys(tools, ("batch", 10_000, None))).items():
+        for name, res in alternate("b", dict.fromkeys(tools, ("batch", 10_000, None))).items():
             out[name]["b"] = {
                 "rate": median(res, "rate"),
                 "seconds": median(res, "seconds"),
@@ -382,7 +387,7 @@ def measure(
                     say(f"    {made[name]['rate']:.0f} runs/s")
                 say(f"(c) searching {size:,} runs")
                 jobs = {n: ("search", made[n]["experiment_id"], seeds[n]) for n in names}
-                for name, res in alternate(jobs).items():
+                for name, res in alternate(f"c{size}", jobs).items():
                     out[name][f"c{size}"] = {
                         "seconds": median(res, "seconds"),
                         "rows": res[0]["rows"],
@@ -395,7 +400,7 @@ def measure(
     if "d" in works:
         sizes = {n: 200 if (n == "mlflow" and args.quick) else 1_000 for n in tools}
         say("(d) runs through the fluent API: " + ", ".join(f"{n} {k:,}" for n, k in sizes.items()))
-        for name, res in alternate({n: ("fluent", sizes[n], None) for n in tools}).items():
+        for name, res in alternate("d", {n: ("fluent", sizes[n], None) for n in tools}).items():
             out[name]["d"] = {
                 "rate": median(res, "rate"),
                 "seconds": median(res, "seconds"),
@@ -406,6 +411,8 @@ def measure(
         for name, tool in tools.items():
             out[name]["e"] = import_time(tool, f"import {name}")
             out[name]["e_api"] = import_time(tool, f"import {name}; {name}.start_run")
+    for name in tools:
+        out[name]["samples"] = raw[name]
     return out
 
 
