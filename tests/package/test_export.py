@@ -165,6 +165,70 @@ def test_scikit_learn_transforms_match_in_double_precision() -> None:
     assert report.passed, report.to_dict()
 
 
+def test_loopml_feature_transforms_match_in_double_precision() -> None:
+    """Log1p and Bucketizer go through the data layer's converters, in double: values just
+    beside a bucket edge stay on their side, and float32 would move these predictions."""
+    from loopml.data.features import build_column_transformer
+
+    rng = np.random.default_rng(0)
+    edges = [0.1, 1 / 3, 2.5]
+    near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    frame = pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 0.6, 200) + 1e-7,
+            "score": np.concatenate([near, rng.uniform(0, 3, 200 - len(near))]),
+        }
+    )
+    transform = build_column_transformer(
+        [
+            {"column": "income", "transform": "log1p"},
+            {"column": "score", "transform": "bucketize", "bins": edges},
+        ]
+    )
+    model = Pipeline([("features", transform), ("model", LinearRegression())])
+    model.fit(frame, 3.0 * np.log1p(frame["income"]) + np.digitize(frame["score"], edges))
+
+    exported = export_onnx(model, frame, task="regression")
+    report = check_parity(model, exported.onnx_bytes, frame, task="regression", rtol=0, atol=1e-9)
+
+    assert report.passed, report.to_dict()
+    in_float32 = model.predict(frame.astype(np.float32).astype(np.float64))
+    assert np.abs(in_float32 - model.predict(frame)).max() > 0.5  # a bucket moved
+
+
+def test_a_categorical_column_of_integers_travels_as_int64() -> None:
+    frame = pd.DataFrame(
+        {"store": pd.Categorical([3, 7, 3, 11, 7, 3]), "spend": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}
+    )
+    transform = ColumnTransformer(
+        [
+            ("store", OneHotEncoder(handle_unknown="ignore"), ["store"]),
+            ("spend", "passthrough", ["spend"]),
+        ]
+    )
+    model = Pipeline([("features", transform), ("model", LinearRegression())])
+    model.fit(frame, [1.0, 2.0, 3.0, 4.0, 5.0, 7.0])
+
+    exported = export_onnx(model, frame, task="regression")
+
+    assert exported.signature.input("store").dtype == "int64"
+    assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed
+
+
+def test_a_column_onnx_cannot_carry_is_named() -> None:
+    frame = pd.DataFrame({"mixed": pd.Series([1, "a", 2.5, "b"], dtype=object)})
+    model = Pipeline(
+        [
+            ("features", ColumnTransformer([("m", OrdinalEncoder(), ["mixed"])])),
+            ("model", LinearRegression()),
+        ]
+    )
+    model.fit(frame.astype(str), [1.0, 2.0, 3.0, 4.0])
+
+    with pytest.raises(PackagingError, match="column 'mixed' has dtype object, which an ONNX"):
+        export_onnx(model, frame, task="regression")
+
+
 def test_an_unconvertible_step_is_named_before_conversion() -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]})
     transform = ColumnTransformer([("cube", FunctionTransformer(lambda v: v**3), ["a"])])

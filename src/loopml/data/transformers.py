@@ -2,8 +2,10 @@
 
 ``FunctionTransformer(np.log1p)`` cannot be exported by skl2onnx, and no stock transformer
 splits dates or bins at explicit edges, so these three are small estimators with converters
-registered in :mod:`loopml.data.features_onnx`. They follow the scikit-learn contract:
-``__init__`` stores parameters, ``fit`` returns ``self``, learned state ends in ``_``.
+registered in :mod:`loopml.data.features_onnx` (the only ones: they compute in the precision
+of the graph's input, so a double input matches these methods to the last bits). They follow
+the scikit-learn contract: ``__init__`` stores parameters, ``fit`` returns ``self``, learned
+state ends in ``_``.
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ skl2onnx 1.20 handles for most steps but not all. Registered here, once per proc
 - loopml's torch MLP estimators (:mod:`loopml.train.torch_mlp`): the network goes through
   ``torch.onnx.export`` and is spliced into the pipeline's graph (see
   :mod:`loopml.package.torch_export`).
-- loopml's ``Log1p`` and ``Bucketizer`` feature transformers: :mod:`loopml.data.features_onnx`
-  registers float32 converters for them; a float32 rounding of a feature is enough to send a
-  row down the other branch of a tree (seen in tests: a random forest's vote flipped), so they
-  are re-registered here to compute in the input's precision. ``DateParts`` (integer
-  arithmetic, exact) keeps its converter.
+
+loopml's own feature transformers (``Log1p``, ``Bucketizer``, ``DateParts``) are converted by
+:mod:`loopml.data.features_onnx`, next to them, in the input's precision; this module only
+makes sure they are registered, and builds its graphs with the same vocabulary
+(:class:`~loopml.data.features_onnx.OnnxGraph`), so ``FunctionTransformer(np.log1p)`` and
+``KBinsDiscretizer`` compute exactly as ``Log1p`` and ``Bucketizer`` do.
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ from typing import Any
 
 import numpy as np
 
+from loopml.data.features_onnx import (
+    OnnxGraph,
+    bucket_graph,
+    elem_type,
+    input_width,
+    log1p_graph,
+    tensor_type_like,
+)
 from loopml.package.errors import PackagingError
 
 __all__ = ["FUNCTION_TRANSFORMS", "register_converters"]
 
 _LOCK = threading.Lock()
+_DOUBLE = 11  # onnx.TensorProto.DOUBLE
 _REGISTERED = False
 
 
@@ -79,7 +89,7 @@ def register_converters() -> None:
             _imputer_converter(stock_imputer),
         )
         update_registered_converter(
-            KBinsDiscretizer, "SklearnKBinsDiscretizer", _same_type_shape, _convert_kbins
+            KBinsDiscretizer, "SklearnKBinsDiscretizer", _kbins_shape, _convert_kbins
         )
         update_registered_converter(
             FunctionTransformer,
@@ -88,103 +98,10 @@ def register_converters() -> None:
             _convert_function_transformer,
         )
         from loopml.data.features_onnx import register_converters as register_feature_converters
-        from loopml.data.transformers import Bucketizer, Log1p
 
         register_feature_converters()
-        update_registered_converter(Log1p, "LoopmlLog1p", _function_shape, _convert_log1p)
-        update_registered_converter(
-            Bucketizer, "LoopmlBucketizer", _bucket_shape, _convert_bucketizer
-        )
         _register_torch_mlp()
         _REGISTERED = True
-
-
-# --- a little graph-building vocabulary over skl2onnx's container -----------------------------
-
-
-class _Graph:
-    def __init__(self, scope: Any, container: Any) -> None:
-        self.scope = scope
-        self.container = container
-
-    @property
-    def opset(self) -> int:
-        return int(self.container.target_opset)
-
-    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
-        out = output or self.scope.get_unique_variable_name(op.lower())
-        self.container.add_node(
-            op, inputs, [out], name=self.scope.get_unique_operator_name(op), **attrs
-        )
-        return out
-
-    def const(self, value: Any, elem_type: int, shape: list[int] | None = None) -> str:
-        array = np.asarray(value)
-        name = self.scope.get_unique_variable_name("const")
-        self.container.add_initializer(
-            name,
-            elem_type,
-            list(array.shape) if shape is None else shape,
-            array.ravel().tolist(),
-        )
-        return name
-
-    def reduce_sum(self, x: str, axis: int, output: str | None = None) -> str:
-        from onnx import TensorProto
-
-        if self.opset >= 13:
-            return self.node(
-                "ReduceSum", [x, self.const([axis], TensorProto.INT64)], output, keepdims=1
-            )
-        return self.node("ReduceSum", [x], output, axes=[axis], keepdims=1)
-
-    def column(self, x: str, index: int) -> str:
-        from onnx import TensorProto
-
-        i64 = TensorProto.INT64
-        return self.node(
-            "Slice",
-            [
-                x,
-                self.const([index], i64),
-                self.const([index + 1], i64),
-                self.const([1], i64),
-            ],
-        )
-
-
-def _elem_type(variable: Any) -> int:
-    return int(variable.type.to_onnx_type().tensor_type.elem_type)
-
-
-def _numpy_dtype(elem_type: int) -> Any:
-    from onnx import TensorProto
-
-    return np.float64 if elem_type == TensorProto.DOUBLE else np.float32
-
-
-def _concat_inputs(g: _Graph, operator: Any, elem_type: int) -> str:
-    """One 2-D tensor of ``elem_type`` from the operator's (possibly several) inputs."""
-    names = []
-    for variable in operator.inputs:
-        name = variable.full_name
-        if _elem_type(variable) != elem_type:
-            name = g.node("Cast", [name], to=elem_type)
-        names.append(name)
-    if len(names) == 1:
-        return names[0]
-    return g.node("Concat", names, axis=1)
-
-
-def _same_type_shape(operator: Any) -> None:
-    """Output keeps the input's float precision (ints become double)."""
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
-    model = operator.raw_operator
-    width = len(model.n_bins_) if model.encode == "ordinal" else int(sum(model.n_bins_))
-    n = operator.inputs[0].get_first_dimension()
-    kind = FloatTensorType if isinstance(operator.inputs[0].type, FloatTensorType) else None
-    operator.outputs[0].type = (kind or DoubleTensorType)([n, width])
 
 
 # --- SimpleImputer ------------------------------------------------------------------------------
@@ -192,7 +109,6 @@ def _same_type_shape(operator: Any) -> None:
 
 def _imputer_converter(stock: Callable[..., Any]) -> Callable[..., None]:
     def convert(scope: Any, operator: Any, container: Any) -> None:
-        from onnx import TensorProto
         from skl2onnx.common.data_types import DoubleTensorType
 
         if not isinstance(operator.inputs[0].type, DoubleTensorType):
@@ -211,14 +127,14 @@ def _imputer_converter(stock: Callable[..., Any]) -> Callable[..., None]:
                 "in the training data, so its output has fewer columns than its input",
                 hint="drop the empty column before training",
             )
-        g = _Graph(scope, container)
-        x = _concat_inputs(g, operator, TensorProto.DOUBLE)
-        fill = g.const(statistics.reshape(1, -1), TensorProto.DOUBLE)
+        g = OnnxGraph(scope, container)
+        x = g.inputs_as(operator, _DOUBLE)
+        fill = g.const(statistics.reshape(1, -1), _DOUBLE)
         missing = model.missing_values
         if missing is None or (isinstance(missing, float) and np.isnan(missing)):
             mask = g.node("IsNaN", [x])
         elif isinstance(missing, int | float | np.number):
-            mask = g.node("Equal", [x, g.const([float(missing)], TensorProto.DOUBLE)])
+            mask = g.node("Equal", [x, g.const([float(missing)], _DOUBLE)])
         else:
             raise PackagingError(
                 f"SimpleImputer(missing_values={missing!r}) on numbers cannot be exported",
@@ -232,34 +148,30 @@ def _imputer_converter(stock: Callable[..., Any]) -> Callable[..., None]:
 # --- KBinsDiscretizer -------------------------------------------------------------------------
 
 
-def _convert_kbins(scope: Any, operator: Any, container: Any) -> None:
-    import onnx
-
-    g = _Graph(scope, container)
+def _kbins_shape(operator: Any) -> None:
+    """Output keeps the input's float precision (ints become double)."""
     model = operator.raw_operator
-    out_type = _elem_type(operator.outputs[0])
-    dtype = _numpy_dtype(out_type)
-    x = _concat_inputs(g, operator, out_type)
+    width = len(model.n_bins_) if model.encode == "ordinal" else int(sum(model.n_bins_))
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = tensor_type_like(operator, [n, width])
+
+
+def _convert_kbins(scope: Any, operator: Any, container: Any) -> None:
+    """Bin index = number of inner edges ``<= x``, as ``np.searchsorted(..., side="right")``
+    in scikit-learn: the same comparison as loopml's ``Bucketizer``, so the same graph."""
+    g = OnnxGraph(scope, container)
+    model = operator.raw_operator
+    out_type = elem_type(operator.outputs[0])
+    x = g.inputs_as(operator, out_type)
     parts = []
     for j, edges in enumerate(model.bin_edges_):
-        inner = np.asarray(edges[1:-1], dtype=dtype)
-        column = g.column(x, j)
-        if inner.size == 0:
-            # a single bin: every value lands in bin 0
-            zero = onnx.helper.make_tensor("zero", out_type, [1], [0.0])
-            count = g.node("ConstantOfShape", [g.node("Shape", [column])], value=zero)
-        else:
-            # bin index = number of inner edges <= x  (np.searchsorted(..., side="right"))
-            at_or_above = g.node(
-                "GreaterOrEqual", [column, g.const(inner.reshape(1, -1), out_type)]
-            )
-            count = g.reduce_sum(g.node("Cast", [at_or_above], to=out_type), axis=1)
+        count = bucket_graph(g, g.column(x, j), edges[1:-1], out_type)
         if model.encode == "ordinal":
             parts.append(count)
         else:
-            bins = np.arange(int(model.n_bins_[j]), dtype=dtype).reshape(1, -1)
+            bins = np.arange(int(model.n_bins_[j])).reshape(1, -1)
             hot = g.node("Equal", [count, g.const(bins, out_type)])
-            parts.append(g.node("Cast", [hot], to=out_type))
+            parts.append(g.cast(hot, out_type))
     if len(parts) == 1:
         g.node("Identity", parts, operator.outputs[0].full_name)
     else:
@@ -270,20 +182,15 @@ def _convert_kbins(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _function_shape(operator: Any) -> None:
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType
+    from skl2onnx.common.data_types import Int64TensorType
 
     n = operator.inputs[0].get_first_dimension()
-    width: int | None = 0
-    for variable in operator.inputs:
-        size = variable.type.shape[1] if len(variable.type.shape) > 1 else None
-        width = None if size is None or width is None else width + size
+    width = input_width(operator)
     first = operator.inputs[0].type
     if getattr(operator.raw_operator, "func", 0) is None and isinstance(first, Int64TensorType):
         operator.outputs[0].type = Int64TensorType([n, width])
-    elif isinstance(first, FloatTensorType):
-        operator.outputs[0].type = FloatTensorType([n, width])
     else:
-        operator.outputs[0].type = DoubleTensorType([n, width])
+        operator.outputs[0].type = tensor_type_like(operator, [n, width])
 
 
 def _convert_function_transformer(scope: Any, operator: Any, container: Any) -> None:
@@ -295,20 +202,19 @@ def _convert_function_transformer(scope: Any, operator: Any, container: Any) -> 
             "be exported: keyword arguments have no ONNX form",
             hint="use a FunctionTransformer without kw_args",
         )
-    g = _Graph(scope, container)
-    out_type = _elem_type(operator.outputs[0])
+    g = OnnxGraph(scope, container)
+    out_type = elem_type(operator.outputs[0])
     out = operator.outputs[0].full_name
-    x = _concat_inputs(g, operator, out_type)
+    x = g.inputs_as(operator, out_type)
     if func is None:
         g.node("Identity", [x], out)
         return
     name = _function_table().get(func)
-    one = g.const([1.0], out_type) if name == "expm1" else ""
     match name:
         case "log1p":
-            _log1p(g, x, out, out_type)
+            log1p_graph(g, x, out, out_type)  # the graph loopml's Log1p transform exports
         case "expm1":
-            g.node("Sub", [g.node("Exp", [x]), one], out)
+            g.node("Sub", [g.node("Exp", [x]), g.const([1.0], out_type)], out)
         case "log":
             g.node("Log", [x], out)
         case "exp":
@@ -326,55 +232,6 @@ def _convert_function_transformer(scope: Any, operator: Any, container: Any) -> 
                 + ", ".join(f"np.{f}" for f in FUNCTION_TRANSFORMS)
                 + ", or a transformer with a registered skl2onnx converter",
             )
-
-
-def _log1p(g: _Graph, x: str, out: str, elem_type: int) -> None:
-    """``log1p`` accurate near 0 too: ``log(u) * x / (u - 1)`` with ``u = 1 + x`` where
-    ``|x|`` is small (Goldberg's trick; ``log(1 + x)`` alone loses digits there)."""
-    one = g.const([1.0], elem_type)
-    u = g.node("Add", [x, one])
-    plain = g.node("Log", [u])
-    shifted = g.node("Sub", [u, one])
-    small = g.node("Less", [g.node("Abs", [x]), g.const([1e-4], elem_type)])
-    exact_zero = g.node("Equal", [shifted, g.const([0.0], elem_type)])
-    # where u - 1 == 0 the quotient is never selected; divide by 1 there to keep it finite
-    safe = g.node("Where", [exact_zero, one, shifted])
-    careful = g.node("Mul", [plain, g.node("Div", [x, safe])])
-    careful = g.node("Where", [exact_zero, x, careful])
-    g.node("Where", [small, careful, plain], out)
-
-
-def _convert_log1p(scope: Any, operator: Any, container: Any) -> None:
-    """loopml's ``Log1p`` feature transform, in the input's precision."""
-    g = _Graph(scope, container)
-    out_type = _elem_type(operator.outputs[0])
-    _log1p(g, _concat_inputs(g, operator, out_type), operator.outputs[0].full_name, out_type)
-
-
-def _bucket_shape(operator: Any) -> None:
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
-    n = operator.inputs[0].get_first_dimension()
-    kind = FloatTensorType if isinstance(operator.inputs[0].type, FloatTensorType) else None
-    operator.outputs[0].type = (kind or DoubleTensorType)([n, 1])
-
-
-def _convert_bucketizer(scope: Any, operator: Any, container: Any) -> None:
-    """loopml's ``Bucketizer``: the number of edges ``<= x``, compared in the input's
-    precision (as NumPy does)."""
-    import onnx
-
-    g = _Graph(scope, container)
-    out_type = _elem_type(operator.outputs[0])
-    x = _concat_inputs(g, operator, out_type)
-    edges = np.asarray(operator.raw_operator.edges_, dtype=_numpy_dtype(out_type))
-    out = operator.outputs[0].full_name
-    if edges.size == 0:
-        zero = onnx.helper.make_tensor("zero", out_type, [1], [0.0])
-        g.node("ConstantOfShape", [g.node("Shape", [x])], out, value=zero)
-        return
-    at_or_above = g.node("GreaterOrEqual", [x, g.const(edges.reshape(1, -1), out_type)])
-    g.reduce_sum(g.node("Cast", [at_or_above], to=out_type), axis=1, output=out)
 
 
 def _func_name(func: Any) -> str:

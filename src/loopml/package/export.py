@@ -10,8 +10,12 @@ float                         ``double [N, 1]``    double, as scikit-learn compu
 integer                       ``int64 [N, 1]``     cast to double
 bool                          ``bool [N, 1]``      cast to double
 string / object / category    ``string [N, 1]``    strings
+category of integers          ``int64 [N, 1]``     cast to double
 datetime                      ``int64 [N, 1]``     epoch seconds (for loopml's ``date_parts``)
 ============================  ===================  =========================================
+
+The data layer decides that table (:func:`loopml.data.features_onnx.column_wire_type`), and
+converts loopml's own feature transformers, in the input's precision.
 
 Numbers stay in double precision through the feature transform, so scalers, encoders and
 linear models match scikit-learn to the last bits. HistGradientBoosting compares in double
@@ -274,31 +278,29 @@ def _used_columns(model: Any) -> set[str] | None:
     return used
 
 
-def _wire_type(series: pd.Series, name: str) -> tuple[str, int]:
-    """(signature dtype, ONNX element type) a column travels as."""
-    import pandas as pd
+#: signature dtype and ONNX element type of each wire type the data layer names
+_WIRE = {
+    "bool": ("bool", _BOOL),
+    "int64": ("int64", _INT64),
+    "float64": ("float64", _DOUBLE),
+    "string": ("string", _STRING),
+    "datetime": ("int64", _INT64),  # epoch seconds, what loopml's date_parts takes
+}
 
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool", _BOOL
-    if pd.api.types.is_integer_dtype(dtype) and not series.isna().any():
-        return "int64", _INT64
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "float64", _DOUBLE
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "int64", _INT64
-    if (
-        pd.api.types.is_string_dtype(dtype)
-        or isinstance(dtype, pd.CategoricalDtype)
-        or dtype == np.dtype(object)
-    ):
-        values = series.dropna()
-        if all(isinstance(v, str) for v in values.tolist()):
-            return "string", _STRING
-    raise PackagingError(
-        f"column {name!r} has dtype {dtype}, which an ONNX input cannot carry",
-        hint="use numbers, booleans, strings or datetimes for feature columns",
-    )
+
+def _wire_type(series: pd.Series, name: str) -> tuple[str, int]:
+    """(signature dtype, ONNX element type) a column travels as: the data layer decides
+    (:func:`loopml.data.features_onnx.column_wire_type`), so feature graphs and exported
+    models take a column the same way."""
+    from loopml.data.features_onnx import column_wire_type
+
+    wire = column_wire_type(series)
+    if wire is None:
+        raise PackagingError(
+            f"column {name!r} has dtype {series.dtype}, which an ONNX input cannot carry",
+            hint="use numbers, booleans, strings or datetimes for feature columns",
+        )
+    return _WIRE[wire]
 
 
 def _skl2onnx_type(elem: int, shape: list[int | None]) -> Any:
