@@ -100,7 +100,8 @@ class Client:
                     from loopml.tracking.writer import BackgroundWriter
 
                     self._writer = BackgroundWriter(
-                        self.store, heartbeat_interval=min(15.0, self.settings.heartbeat_timeout / 4)
+                        self.store,
+                        heartbeat_interval=min(15.0, self.settings.heartbeat_timeout / 4),
                     )
         return self._writer
 
@@ -230,7 +231,10 @@ class Client:
             self.writer.add_metrics(run_id, (record,))
 
     def log_metrics(
-        self, run_id: str, metrics: Mapping[str, float], step: int | None = None,
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int | None = None,
         timestamp: int | None = None,
     ) -> None:
         ts = timestamp if timestamp is not None else now_ms()
@@ -273,11 +277,16 @@ class Client:
             else:
                 key, value, ts, step = metric
             records.append(
-                (v.check_key("metric", key), v.check_metric_value(key, value), int(ts),
-                 v.check_step(step))
+                (
+                    v.check_key("metric", key),
+                    v.check_metric_value(key, value),
+                    int(ts),
+                    v.check_step(step),
+                )
             )
-        param_map = {v.check_key("param", k): v.param_text(k, val)
-                     for k, val in _pairs(params).items()}
+        param_map = {
+            v.check_key("param", k): v.param_text(k, val) for k, val in _pairs(params).items()
+        }
         tag_map = {v.check_key("tag", k): v.tag_text(k, val) for k, val in _pairs(tags).items()}
         self._read_barrier()
         self.store.log_batch(run_id, metrics=records, params=param_map, tags=tag_map)
@@ -306,8 +315,9 @@ class Client:
         """Runs matching the MLflow filter language, as :class:`Run` objects."""
         from loopml.tracking.results import rows_to_runs
 
-        rows = self._search_rows(experiment_ids, filter_string, run_view_type, max_results,
-                                 order_by, page_token)
+        rows = self._search_rows(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
         return rows_to_runs(rows)
 
     def search_runs_frame(
@@ -321,8 +331,9 @@ class Client:
         """Like :meth:`search_runs` but as a pandas DataFrame (``metrics.*``, ``params.*``...)."""
         from loopml.tracking.results import rows_to_frame
 
-        rows = self._search_rows(experiment_ids, filter_string, run_view_type, max_results,
-                                 order_by, None)
+        rows = self._search_rows(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, None
+        )
         return rows_to_frame(rows)
 
     def _search_rows(
@@ -365,8 +376,9 @@ class Client:
 
     # --- artifacts ------------------------------------------------------------------------------
 
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
-                     artifact_path: str | None = None) -> str:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> str:
         """Store a file (content-addressed) and index it under the run; returns its path."""
         from loopml.artifacts import check_artifact_path
 
@@ -383,8 +395,9 @@ class Client:
         self.store.index_artifact(run_id, logical, blob.sha256, blob.size)
         return logical
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
-                      artifact_path: str | None = None) -> list[str]:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[str]:
         root = Path(local_dir)
         if not root.is_dir():
             raise NotFoundError(
@@ -453,8 +466,9 @@ class Client:
             )
         return self.artifacts.get_bytes(entries[0][1])
 
-    def download_artifacts(self, run_id: str, path: str = "",
-                           dst_path: str | os.PathLike[str] | None = None) -> str:
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
         """Copy an artifact (or every artifact under a folder path) to a local folder."""
         destination = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="loopml-"))
         entries = self.store.list_artifacts(run_id, path.strip("/"))

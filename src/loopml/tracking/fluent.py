@@ -11,6 +11,7 @@ runs).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -116,7 +117,9 @@ def set_tracking_uri(uri: str | None, *, artifact_uri: str | None = None) -> Non
     with _state_lock:
         if _client is not None:
             _client.close()
-        _client = Client(tracking_uri=uri, artifact_uri=artifact_uri) if (uri or artifact_uri) else None
+        _client = (
+            Client(tracking_uri=uri, artifact_uri=artifact_uri) if (uri or artifact_uri) else None
+        )
         _experiment_id = None
 
 
@@ -224,13 +227,15 @@ def log_params(params: Mapping[str, Any]) -> None:
     get_client().log_params(_run_id(), params)
 
 
-def log_metric(key: str, value: float, step: int | None = None,
-               timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     get_client().log_metric(_run_id(), key, value, timestamp=timestamp, step=step)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None,
-                timestamp: int | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
     get_client().log_metrics(_run_id(), metrics, step=step, timestamp=timestamp)
 
 
@@ -325,16 +330,14 @@ def _finish_all(status: str, reason: str | None) -> None:
             client.set_terminated(run_id, status)
             if reason:
                 client.store.update_run(run_id, status=status, failure_reason=reason)
-        except Exception:  # noqa: BLE001 - exiting: record what we can, never mask the exit
+        except Exception:
             pass
     clients = {id(c): c for _, c in open_runs}
     if _client is not None:
         clients[id(_client)] = _client
     for client in clients.values():
-        try:
+        with contextlib.suppress(Exception):  # exiting: never mask the exit
             client.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _at_exit() -> None:

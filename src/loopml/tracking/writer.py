@@ -15,6 +15,7 @@ the error is raised there.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -109,7 +110,9 @@ class BackgroundWriter:
         with self._lock:
             self._live_runs.discard(run_id)
 
-    def flush(self, run_id: str | None = None, *, end: tuple[str, int | None] | None = None) -> None:
+    def flush(
+        self, run_id: str | None = None, *, end: tuple[str, int | None] | None = None
+    ) -> None:
         """Write everything buffered now; raise the first write error seen since the last flush.
 
         With ``run_id`` and ``end``, that run's data and its final status go in one
@@ -124,7 +127,10 @@ class BackgroundWriter:
                     self._live_runs.discard(run_id)
                     self._known_params.pop(run_id, None)
                 self.store.log_batch(
-                    run_id, metrics=pending.metrics, params=pending.params, tags=pending.tags,
+                    run_id,
+                    metrics=pending.metrics,
+                    params=pending.params,
+                    tags=pending.tags,
                     end=end,
                 )
         error, self._error = self._error, None
@@ -171,10 +177,9 @@ class BackgroundWriter:
                 last_beat = time.monotonic()
                 with self._lock:
                     live = list(self._live_runs)
-                try:
+                # A missed beat is retried by the next one; it only risks a stale mark.
+                with contextlib.suppress(LoopMLError):
                     self.store.heartbeat(live)
-                except LoopMLError:
-                    pass  # the next beat retries; a missed beat only risks a stale mark
 
     def _write_all(self, *, raise_errors: bool, keep_run: str | None = None) -> None:
         with self._lock:
