@@ -74,15 +74,28 @@ f:close()
 
 MLFLOW_TRAIN = """
 import sys, numpy as np, mlflow.sklearn
+from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 out = sys.argv[1]
+# As MLflow's quickstart does: a signature and an input example, so requests are checked.
 x = np.arange(10.0).reshape(-1, 1)
-mlflow.sklearn.save_model(LinearRegression().fit(x, 2 * x[:, 0]), out + "/linear")
+linear = LinearRegression().fit(x, 2 * x[:, 0])
+mlflow.sklearn.save_model(
+    linear, out + "/linear", signature=infer_signature(x, linear.predict(x)), input_example=x[:2]
+)
 rng = np.random.default_rng(0)
 X = rng.normal(size=(2000, 20))
 y = X[:, 0] + rng.normal(size=2000)
-mlflow.sklearn.save_model(RandomForestRegressor(100, random_state=0).fit(X, y), out + "/forest")
+forest = RandomForestRegressor(100, random_state=0).fit(X, y)
+# MLflow 3 saves with skops and asks to trust tree storage explicitly; we trained it here.
+mlflow.sklearn.save_model(
+    forest,
+    out + "/forest",
+    signature=infer_signature(X, forest.predict(X[:5])),
+    input_example=X[:2],
+    skops_trusted_types=["sklearn.tree._tree.Tree"],
+)
 """
 
 
@@ -225,6 +238,8 @@ def start_server(server: str, model: str, onnx: Path, mlflow_python: Path | None
         ]
     elif server == "mlflow":
         assert mlflow_python is not None
+        # MLflow starts `uvicorn` from PATH: it must be the venv's, next to MLflow.
+        env["PATH"] = f"{mlflow_python.parent}{os.pathsep}{env.get('PATH', '')}"
         command = [
             *pin,
             str(mlflow_python.parent / "mlflow"),

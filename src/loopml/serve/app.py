@@ -14,6 +14,8 @@ format, never as a bare traceback.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import re
 import time
@@ -302,15 +304,27 @@ def _starlette(state: ServerState) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
+        import asyncio
+
+        converter = None
         if state.log is not None:
-            state.log.start()
+            state.log.start(convert_in_thread=False)
+            converter = asyncio.get_running_loop().create_task(state.log.convert_forever())
         if state.metrics is not None:
             state.metrics.start(state.load)
         reloader.start()
+        # Everything loaded so far (models, libraries) lives as long as the server: move it
+        # out of the garbage collector's sight, or every full collection walks it again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
             await reloader.stop()
+            if converter is not None:
+                converter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await converter
             if state.log is not None:
                 state.log.close()
             if state.metrics is not None:

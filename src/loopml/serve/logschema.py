@@ -70,39 +70,56 @@ def _prediction_batch(group: list[Any], log_inputs: bool) -> tuple[Any, Any]:
     ok = [e for e in group if e.status == 200 and e.outputs is not None]
     failed = [e for e in group if not (e.status == 200 and e.outputs is not None)]
     model = next((e.model for e in group if e.model is not None), None)
-    predictions = [model.predictions(e.outputs) for e in ok] if model is not None else []
-    counts = [len(p) for p in predictions]
+    every = ok + failed if failed else ok
+    values = None
+    counts: list[int] = []
+    if model is not None and ok:
+        index_of = model.prediction_index
+        parts = [e.outputs[index_of] for e in ok]
+        counts = [len(part) for part in parts]
+        values = np.asarray(model.flatten(_concat(parts, (0,), None)))
     total = sum(counts)
-    every = ok + failed
+    # Row i of the batch belongs to entry gather[i]; with one row per request (the common
+    # case) that is the identity and request-level columns need no gathering at all.
+    single_rows = total == len(ok) and not failed
     reps = np.array(counts + [1] * len(failed), dtype=np.int64)
-    # Row i of the batch belongs to entry index[i]: request-level columns are gathered once.
-    index = pa.array(np.repeat(np.arange(len(every)), reps))
+    gather = None if single_rows else pa.array(np.repeat(np.arange(len(every)), reps))
+    # One pass in C turns the entries (named tuples) into columns.
+    (request_id, timestamp, _, _, _, target, shadow, protocol, status, error, latency) = (
+        list(zip(*every, strict=True))[:11] if every else [()] * 11
+    )
 
-    def per_entry(values: list[Any], kind: Any) -> Any:
-        return pa.array(values, kind).take(index)
+    def per_entry(values: Any, kind: Any) -> Any:
+        array = pa.array(values, kind)
+        return array if gather is None else array.take(gather)
 
-    starts = np.cumsum(reps) - reps
-    rows = np.arange(len(index), dtype=np.int32) - np.repeat(starts, reps).astype(np.int32)
-    if failed:
-        rows[total:] = -1
-    shadow = [e.shadow for e in every]
+    if single_rows:
+        rows = np.zeros(total, dtype=np.int32)
+    else:
+        starts = np.cumsum(reps) - reps
+        rows = (np.arange(int(reps.sum())) - np.repeat(starts, reps)).astype(np.int32)
+        if failed:
+            rows[total:] = -1
+    n = len(rows)
+    name, version = (every[0].name, every[0].version) if every else ("", "")
     columns: dict[str, Any] = {
-        "request_id": per_entry([e.request_id for e in every], pa.string()),
+        "request_id": per_entry(request_id, pa.string()),
         "row": pa.array(rows, pa.int32()),
-        "timestamp": per_entry([e.timestamp_ms for e in every], pa.timestamp("ms", tz="UTC")),
-        "model": per_entry([e.name for e in every], pa.string()),
-        "version": per_entry([e.version for e in every], pa.string()),
-        "target": per_entry([e.target for e in every], pa.string()),
+        "timestamp": per_entry(timestamp, pa.timestamp("ms", tz="UTC")),
+        "model": pa.array([name] * n, pa.string()),
+        "version": pa.array([version] * n, pa.string()),
+        "target": per_entry(target, pa.string()),
         "shadow": per_entry(shadow, pa.bool_()),
-        "protocol": per_entry([e.protocol for e in every], pa.string()),
-        "status": per_entry([e.status for e in every], pa.int16()),
-        "error": per_entry([e.error for e in every], pa.string()),
-        "latency_ms": per_entry([e.latency_ms for e in every], pa.float64()),
+        "protocol": per_entry(protocol, pa.string()),
+        "status": per_entry(status, pa.int16()),
+        "error": per_entry(error, pa.string()),
+        "latency_ms": per_entry(latency, pa.float64()),
     }
     served = None
     if model is not None:
+        if values is None:
+            values = np.empty(0, dtype=np.float64)
         columns["inputs"] = _inputs(model, ok, total, len(failed), log_inputs)
-        values = _concat([np.asarray(p) for p in predictions], (0,), None)
         prediction, others = _outputs(model, ok, values, total, len(failed))
         columns["prediction"] = prediction
         if others is not None:

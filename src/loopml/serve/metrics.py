@@ -255,9 +255,9 @@ class ServeMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _drain(queue: collections.deque[Any]) -> list[Any]:
-    items = []
-    while queue:
+def _drain(queue: collections.deque[Any], limit: int = 100_000) -> list[Any]:
+    items: list[Any] = []
+    while queue and len(items) < limit:
         items.append(queue.popleft())
     return items
 

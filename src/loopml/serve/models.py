@@ -52,9 +52,18 @@ class LoadedModel:
         names = [spec.name for spec in self.schema.outputs]
         self._prediction_index = names.index(self.schema.prediction_output)
 
+    @property
+    def prediction_index(self) -> int:
+        """Position of the ``predictions`` output among the model's outputs."""
+        return self._prediction_index
+
     def predictions(self, outputs: list[Any]) -> Any:
         """The ``predictions`` value: the label output, a ``[n, 1]`` column flattened."""
-        output = outputs[self._prediction_index]
+        return self.flatten(outputs[self._prediction_index])
+
+    @staticmethod
+    def flatten(output: Any) -> Any:
+        """A ``[n, 1]`` column as ``[n]``; anything else unchanged."""
         if isinstance(output, np.ndarray) and output.ndim == 2 and output.shape[1] == 1:
             return output.reshape(-1)
         return output

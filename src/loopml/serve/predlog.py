@@ -48,6 +48,7 @@ __all__ = ["LogEntry", "PredictionLog", "recover"]
 logger = logging.getLogger("loopml.serve.predlog")
 
 SPOOL_ROWS_LIMIT = 200_000
+CHUNK = 256  # entries converted between two releases of the GIL
 
 
 class LogEntry(NamedTuple):
@@ -100,6 +101,11 @@ class PredictionLog:
         self._feedback: collections.deque[FeedbackEntry] = collections.deque()
         self.recent: dict[str, tuple[str, str, int]] = {}  # request_id -> (name, version, rows)
         self._recent_order: collections.deque[str] = collections.deque()
+        # Arrow batches built from the queue, waiting for the writer thread to spool them.
+        self._converted: collections.deque[tuple[str, tuple[str, str, str], Any]] = (
+            collections.deque()
+        )
+        self._convert_in_thread = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,12 +128,20 @@ class PredictionLog:
 
     # ---- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Recover spools left by killed processes, then start the writer thread."""
+    def start(self, *, convert_in_thread: bool = True) -> None:
+        """Recover spools left by killed processes, then start the writer thread.
+
+        With ``convert_in_thread=False`` the owner runs :meth:`convert_forever` on its event
+        loop: building Arrow batches there, a few hundred entries between two requests, costs
+        the server less than a thread fighting the event loop for the GIL on a busy core.
+        """
+        self._convert_in_thread = convert_in_thread
         if self._thread is not None:
             return  # already running (an app whose lifespan starts twice)
-        # Import Arrow's modules now: a first import on the writer thread would hold the GIL
-        # for a noticeable moment while requests are being answered.
+        # Import now what the writer needs: a first import on the writer thread holds the GIL
+        # for a few hundred milliseconds while requests wait (pyarrow loads pandas lazily
+        # the first time it converts Python lists).
+        import pandas  # noqa: F401
         import pyarrow.compute
         import pyarrow.ipc
         import pyarrow.parquet  # noqa: F401
@@ -136,6 +150,20 @@ class PredictionLog:
         self._spool = _Spool(self.folder)
         self._thread = threading.Thread(target=self._loop, name="loopml-predlog", daemon=True)
         self._thread.start()
+
+    async def convert_forever(self) -> None:
+        """Turn queued entries into Arrow batches on the event loop, in small slices."""
+        import asyncio
+
+        while True:
+            await asyncio.sleep(self.spool_interval)
+            try:
+                while self._queue or self._feedback:
+                    self._convert(CHUNK)
+                    await asyncio.sleep(0)  # let waiting requests through between slices
+            except Exception:  # the log must never take the server down
+                logger.exception("prediction log conversion failed; will retry")
+            self._wake.set()
 
     def flush(self) -> None:
         """Write everything queued so far to the spool (used by tests and shutdown)."""
@@ -162,11 +190,12 @@ class PredictionLog:
         last_roll = time.monotonic()
         while not self._stop.is_set():
             self._wake.wait(self.spool_interval)
+            self._wake.clear()
             if self._stop.is_set():
                 break
             try:
                 with self._lock:
-                    self._drain()
+                    self._drain(convert=self._convert_in_thread)
                     spool = self._spool
                     if spool is not None and (
                         time.monotonic() - last_roll >= self.roll_interval
@@ -178,18 +207,31 @@ class PredictionLog:
                 logger.exception("prediction log writer failed; will retry")
             self._trim_recent()
 
-    def _drain(self) -> None:
+    def _drain(self, *, convert: bool = True) -> None:
+        """Convert what is queued (unless the event loop does it) and spool every batch."""
         if self._spool is None:
             return
-        entries: list[LogEntry] = []
+        while convert and (self._queue or self._feedback):
+            self._convert(CHUNK)
+            # Hand the GIL back between chunks: a request arriving during a long drain would
+            # otherwise wait out Python's whole switch interval (5 ms).
+            time.sleep(0)
+        converted = self._converted
+        while converted:
+            table, key, batch = converted.popleft()
+            self._spool.write(table, key, batch)
+
+    def _convert(self, limit: int) -> None:
+        """Build Arrow batches from up to ``limit`` queued entries (and queued feedback)."""
+        from loopml.serve.logschema import feedback_batches, prediction_batches
+
         queue = self._queue
-        while queue:
+        entries: list[LogEntry] = []
+        while queue and len(entries) < limit:
             entries.append(queue.popleft())
         if entries:
-            from loopml.serve.logschema import prediction_batches
-
             for key, batch, served in prediction_batches(entries, log_inputs=self.log_inputs):
-                self._spool.write("predictions", key, batch)
+                self._converted.append(("predictions", key, batch))
                 if self._on_rows is not None and served is not None and len(served):
                     try:
                         self._on_rows(key[0], key[1], served)
@@ -198,11 +240,8 @@ class PredictionLog:
         feedback: list[FeedbackEntry] = []
         while self._feedback:
             feedback.append(self._feedback.popleft())
-        if feedback:
-            from loopml.serve.logschema import feedback_batches
-
-            for key, batch in feedback_batches(feedback):
-                self._spool.write("feedback", key, batch)
+        for key, batch in feedback_batches(feedback) if feedback else ():
+            self._converted.append(("feedback", key, batch))
 
     def _trim_recent(self) -> None:
         excess = len(self._recent_order) - self._recent_limit
