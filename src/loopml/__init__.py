@@ -6,9 +6,9 @@ only need part of the API never pay for SQLAlchemy, pandas or onnxruntime they d
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from loopml._lazy import lazy_exports
 from loopml._version import __version__
 
 if TYPE_CHECKING:
@@ -106,15 +106,4 @@ __all__ = [
     "start_run",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -14,7 +14,6 @@ import typer
 
 from loopml.cli.output import JSON_OPTION_HELP, format_ms, print_json, print_table, stdout
 from loopml.config import Settings
-from loopml.errors import NotFoundError
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
@@ -166,18 +165,7 @@ def _summary(run: Run, names: dict[str, str]) -> dict[str, Any]:
 
 
 def _experiment_ids(client: Client, names: Sequence[str] | None) -> list[str] | None:
-    if not names:
-        return None
-    ids = []
-    for name in names:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise NotFoundError(
-                f"experiment {name!r} does not exist",
-                hint="list experiments with `loopml experiments`",
-            )
-        ids.append(experiment.experiment_id)
-    return ids
+    return client.get_experiment_ids(names) if names else None
 
 
 def _key_values(title: str, values: dict[str, Any]) -> None:

@@ -11,8 +11,9 @@ lineage) in the metadata store.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from loopml.data.cleaning import CleaningSpec
@@ -57,16 +58,4 @@ _HOMES = {
     "from_settings": "loopml.data.versions",
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy exports (pydantic's pattern) keep ``import loopml.data`` free of polars/sklearn.
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'loopml.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

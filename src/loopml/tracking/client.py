@@ -139,6 +139,19 @@ class Client:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.find_experiment(name)
 
+    def get_experiment_ids(self, names: Sequence[str]) -> list[str]:
+        """The ids of the named experiments; an unknown name is a :class:`NotFoundError`."""
+        ids = []
+        for name in names:
+            experiment = self.get_experiment_by_name(name)
+            if experiment is None:
+                raise NotFoundError(
+                    f"experiment {name!r} does not exist",
+                    hint="list experiments with `loopml experiments`",
+                )
+            ids.append(experiment.experiment_id)
+        return ids
+
     def search_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
         return self.store.list_experiments(include_deleted=include_deleted)
 

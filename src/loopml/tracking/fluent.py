@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import InvalidInputError, NotFoundError
+from loopml.errors import InvalidInputError
 from loopml.tracking.client import Client
 from loopml.tracking.entities import Run, RunStatus
 
@@ -290,15 +290,7 @@ def search_runs(
     client = get_client()
     ids: list[str] | None = list(experiment_ids) if experiment_ids else None
     if experiment_names:
-        ids = list(ids or [])
-        for name in experiment_names:
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise NotFoundError(
-                    f"experiment {name!r} does not exist",
-                    hint="list experiments with `loopml experiments`",
-                )
-            ids.append(experiment.experiment_id)
+        ids = [*(ids or []), *client.get_experiment_ids(experiment_names)]
     if ids is None and not search_all_experiments and _experiment_id is not None:
         ids = [_experiment_id]
     if output_format == "list":

@@ -11,8 +11,9 @@ The whole project pipeline (data to a registered, packaged model) is :mod:`loopm
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from loopml.train.candidates import CANDIDATES, build_pipeline, get_candidate
@@ -52,15 +53,4 @@ __all__ = [
     "run_search",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'loopml.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
