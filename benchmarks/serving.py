@@ -73,20 +73,22 @@ f:close()
 """
 
 MLFLOW_TRAIN = """
-import sys, numpy as np, mlflow.sklearn
+import sys, numpy as np, pandas as pd, mlflow.sklearn
 from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
-out = sys.argv[1]
+out, mode = sys.argv[1], sys.argv[2]
+def frame(array, names):
+    return pd.DataFrame(array, columns=names) if mode == "dataframe" else array
 # As MLflow's quickstart does: a signature and an input example, so requests are checked.
-x = np.arange(10.0).reshape(-1, 1)
-linear = LinearRegression().fit(x, 2 * x[:, 0])
+x = frame(np.arange(10.0).reshape(-1, 1), ["x"])
+linear = LinearRegression().fit(x, 2 * np.arange(10.0))
 mlflow.sklearn.save_model(
     linear, out + "/linear", signature=infer_signature(x, linear.predict(x)), input_example=x[:2]
 )
 rng = np.random.default_rng(0)
-X = rng.normal(size=(2000, 20))
-y = X[:, 0] + rng.normal(size=2000)
+X = frame(rng.normal(size=(2000, 20)), [f"f{i}" for i in range(20)])
+y = np.asarray(X)[:, 0] + rng.normal(size=2000)
 forest = RandomForestRegressor(100, random_state=0).fit(X, y)
 # MLflow 3 saves with skops and asks to trust tree storage explicitly; we trained it here.
 mlflow.sklearn.save_model(
@@ -107,6 +109,13 @@ def main() -> None:
     parser.add_argument("--rows", default="1,100", help="rows per request")
     parser.add_argument("--models", default="linear,forest")
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--mlflow-input",
+        choices=("dataframe", "tensor"),
+        default="dataframe",
+        help="train MLflow's models on DataFrames with named columns and send dataframe_split "
+        "(its quickstart), or on numpy arrays and send instances",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -117,16 +126,18 @@ def main() -> None:
     connections = [int(c) for c in args.connections.split(",")]
     row_counts = [int(r) for r in args.rows.split(",")]
     onnx_files = prepare_loopml(models)
-    mlflow_python = prepare_mlflow() if "mlflow" in servers else None
+    mlflow_python = prepare_mlflow(args.mlflow_input) if "mlflow" in servers else None
     (CACHE / "floor_app.py").write_text(FLOOR_APP)
     (CACHE / "post.lua").write_text(WRK_SCRIPT)
     results: dict[tuple[str, int, int, str], dict[str, float]] = {}
     for model in models:
         for server in servers:
-            with start_server(server, model, onnx_files[model], mlflow_python) as url:
+            form = args.mlflow_input if server == "mlflow" else "instances"
+            ready = request_body(model, 1, form)
+            with start_server(server, model, onnx_files[model], mlflow_python, ready) as url:
                 for rows in row_counts:
-                    body = CACHE / f"{model}-{rows}.json"
-                    body.write_text(json.dumps({"instances": sample_rows(model, rows)}))
+                    body = CACHE / f"{model}-{rows}-{form}.json"
+                    body.write_bytes(request_body(model, rows, form))
                     for conns in connections:
                         runs = [wrk(url, body, conns, args.duration) for _ in range(args.repeats)]
                         cell = {
@@ -145,6 +156,15 @@ def main() -> None:
 
 
 # ---- models and servers -------------------------------------------------------------------
+
+
+def request_body(model: str, rows: int, form: str) -> bytes:
+    """``{"instances": rows}``, or MLflow's ``dataframe_split`` with the training columns."""
+    data = sample_rows(model, rows)
+    if form == "dataframe":
+        names = ["x"] if model == "linear" else [f"f{i}" for i in range(20)]
+        return json.dumps({"dataframe_split": {"columns": names, "data": data}}).encode()
+    return json.dumps({"instances": data}).encode()
 
 
 def sample_rows(model: str, rows: int) -> list[list[float]]:
@@ -200,7 +220,7 @@ def prepare_loopml(models: list[str]) -> dict[str, Path]:
     return files
 
 
-def prepare_mlflow() -> Path:
+def prepare_mlflow(mode: str) -> Path:
     """A venv with MLflow (created once) and the same two models saved in MLflow's format."""
     venv = CACHE / "mlflow"
     python = venv / "bin" / "python"
@@ -213,12 +233,14 @@ def prepare_mlflow() -> Path:
     models = CACHE / "mlflow-models"
     shutil.rmtree(models, ignore_errors=True)
     models.mkdir()
-    subprocess.run([str(python), "-c", MLFLOW_TRAIN, str(models)], check=True)
+    subprocess.run([str(python), "-c", MLFLOW_TRAIN, str(models), mode], check=True)
     return python
 
 
 @contextlib.contextmanager
-def start_server(server: str, model: str, onnx: Path, mlflow_python: Path | None) -> Any:
+def start_server(
+    server: str, model: str, onnx: Path, mlflow_python: Path | None, ready_body: bytes
+) -> Any:
     port = free_port()
     env = {**os.environ, "FLOOR_MODEL": str(onnx), "LOOPML_HOME": str(CACHE / "loopml-home")}
     pin = ["taskset", "-c", "0"]
@@ -274,7 +296,7 @@ def start_server(server: str, model: str, onnx: Path, mlflow_python: Path | None
     url = f"http://127.0.0.1:{port}"
     path = "/invocations" if server == "mlflow" else "/predict"
     try:
-        wait_ready(url, path, model, process)
+        wait_ready(url + path, ready_body, process)
         yield url + path
     finally:
         process.terminate()
@@ -285,14 +307,13 @@ def start_server(server: str, model: str, onnx: Path, mlflow_python: Path | None
         log.close()
 
 
-def wait_ready(url: str, path: str, model: str, process: subprocess.Popen[bytes]) -> None:
-    body = json.dumps({"instances": sample_rows(model, 1)}).encode()
+def wait_ready(url: str, body: bytes, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"server exited early: {' '.join(map(str, process.args))}")
         request = urllib.request.Request(
-            url + path, data=body, headers={"Content-Type": "application/json"}
+            url, data=body, headers={"Content-Type": "application/json"}
         )
         with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:
             if response.status == 200:
@@ -373,7 +394,12 @@ def table(
         head.append("loopml / fast floor")
     lines = [
         f"Median of {args.repeats} x {args.duration} s wrk runs per cell; server on core 0, "
-        "wrk on core 1; prediction log and metrics on for loopml.",
+        "wrk on core 1; prediction log and metrics on for loopml; MLflow models trained on "
+        + (
+            "DataFrames (dataframe_split requests)."
+            if args.mlflow_input == "dataframe"
+            else "numpy arrays (instances requests)."
+        ),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),

@@ -193,8 +193,7 @@ class ServingApp:
 def _error_reply(fast: _FastRoute, exc: LoopMLError, status: int, call: Call | None) -> Reply:
     import orjson
 
-    headers = [(b"allow", b"POST")] if status == 405 else []
-    return Reply(status, orjson.dumps(fast.error_body(exc, status, call)), headers=headers)
+    return Reply(status, orjson.dumps(fast.error_body(exc, status, call)))
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:

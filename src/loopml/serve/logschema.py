@@ -16,6 +16,7 @@ import numpy as np
 __all__ = ["feedback_batches", "prediction_batches"]
 
 _MS_PER_DAY = 86_400_000
+_TEXT = "text"  # a nullable string column (stored plain: Parquet has no null dictionary values)
 
 
 def prediction_batches(
@@ -83,15 +84,28 @@ def _prediction_batch(group: list[Any], log_inputs: bool) -> tuple[Any, Any]:
     # case) that is the identity and request-level columns need no gathering at all.
     single_rows = total == len(ok) and not failed
     reps = np.array(counts + [1] * len(failed), dtype=np.int64)
-    gather = None if single_rows else pa.array(np.repeat(np.arange(len(every)), reps))
+    gather = None if single_rows else np.repeat(np.arange(len(every), dtype=np.int32), reps)
     # One pass in C turns the entries (named tuples) into columns.
     (request_id, timestamp, _, _, _, target, shadow, protocol, status, error, latency) = (
         list(zip(*every, strict=True))[:11] if every else [()] * 11
     )
 
+    indices = pa.array(
+        gather if gather is not None else np.arange(len(every), dtype=np.int32), pa.int32()
+    )
+
     def per_entry(values: Any, kind: Any) -> Any:
-        array = pa.array(values, kind)
-        return array if gather is None else array.take(gather)
+        if kind == _TEXT and gather is None:
+            return pa.array(values, pa.string())
+        if kind == pa.string():
+            # Each request's text repeated for its rows: a dictionary over the requests costs
+            # nothing per row, and Parquet stores such columns dictionary-encoded anyway.
+            return pa.DictionaryArray.from_arrays(indices, pa.array(values, kind))
+        if gather is None:
+            return pa.array(values, kind)
+        if kind == _TEXT:
+            return pa.array(np.asarray(values, dtype=object)[gather], pa.string())
+        return pa.array(np.asarray(values)[gather], kind)
 
     if single_rows:
         rows = np.zeros(total, dtype=np.int32)
@@ -106,13 +120,13 @@ def _prediction_batch(group: list[Any], log_inputs: bool) -> tuple[Any, Any]:
         "request_id": per_entry(request_id, pa.string()),
         "row": pa.array(rows, pa.int32()),
         "timestamp": per_entry(timestamp, pa.timestamp("ms", tz="UTC")),
-        "model": pa.array([name] * n, pa.string()),
-        "version": pa.array([version] * n, pa.string()),
+        "model": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([name])),
+        "version": pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([version])),
         "target": per_entry(target, pa.string()),
         "shadow": per_entry(shadow, pa.bool_()),
         "protocol": per_entry(protocol, pa.string()),
         "status": per_entry(status, pa.int16()),
-        "error": per_entry(error, pa.string()),
+        "error": per_entry(error, _TEXT),
         "latency_ms": per_entry(latency, pa.float64()),
     }
     served = None

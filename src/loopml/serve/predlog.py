@@ -8,24 +8,28 @@ Layout under the log folder (Hive partitions, so DuckDB and polars see ``model``
 
 One row per predicted row: ``request_id``, ``row`` (its index in the request), ``timestamp``
 (UTC, ms), ``model``, ``version``, ``target`` (alias or version served), ``shadow``,
-``protocol``, ``status``, ``error``, ``latency_ms`` (of the whole request), ``inputs`` (a
+``protocol``, ``status``, ``error``, ``latency_ms`` (routing to answer, the whole request's
+rows), ``inputs`` (a
 struct with one field per model input column), ``prediction`` and ``outputs`` (a struct of the
 other outputs, e.g. class probabilities). A request that failed validation logs one row with
 ``status``/``error`` set and null inputs. Versions with different inputs land in different
 files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
 
-How it stays off the hot path: a request only appends a tuple to a deque. A writer thread
-wakes every ``spool_interval`` seconds (default 0.2), turns what accumulated into Arrow record
-batches and appends them to per-process spool files (Arrow IPC streams, written straight to
-the OS). Every ``roll_interval`` seconds (default 60), on shutdown, and when a spool grows
-large, spool files are rolled into Parquet files and deleted.
+How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs). Every
+``spool_interval`` seconds (default 0.2) what accumulated becomes Arrow record batches, a few
+hundred requests at a time with the event loop free in between (:meth:`convert_forever`; or
+on the writer thread when no loop runs it), and the writer thread appends them to this
+process's spool files (Arrow IPC streams, written straight to the OS). Every
+``roll_interval`` seconds (default 60), on shutdown, and when a spool grows large, spool files
+are rolled into Parquet files and deleted, so a busy server writes about one file per model
+and minute, not one per request.
 
 Durability: graceful shutdown (SIGTERM through uvicorn, or :meth:`PredictionLog.close`) rolls
 everything into Parquet: nothing is lost. Under ``kill -9`` what was already spooled survives
 (it is in the OS, not the process), and is rolled into Parquet by :func:`recover`, which every
-new server runs at start. **Loss window under kill -9: the predictions recorded during the
-last ``spool_interval`` (0.2 s by default) before the kill.** A power cut can lose more: the
-spool is not fsynced.
+new server runs at start (or ``loopml serve recover-log``). **Loss window under kill -9: the
+predictions recorded during the last ``spool_interval`` (0.2 s by default) before the kill,
+plus the time to convert them.** A power cut can lose more: the spool is not fsynced.
 """
 
 from __future__ import annotations
@@ -358,7 +362,9 @@ def _roll_folder(spool: Path, root: Path) -> int:
         batches = _read_stream(path)
         if not batches:
             continue
-        table = pa.Table.from_batches(batches)
+        # One chunk per column: Parquet writes many small chunks (each with its own
+        # dictionary) about twice as slowly.
+        table = pa.Table.from_batches(batches).combine_chunks()
         parts = path.stem.split("~")
         kind, name, date = parts[0], parts[1], parts[3]
         target = root / kind / f"model={name}" / f"date={date}"
