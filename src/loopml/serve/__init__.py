@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from loopml.serve.predlog import PredictionLog, recover
     from loopml.serve.routing import TrafficPolicy
     from loopml.serve.settings import ServeSettings
-    from loopml.serve.source import FileSource, ModelPackage, ModelSource, RegistrySource
+    from loopml.serve.source import (
+        FileSource,
+        ModelPackage,
+        ModelSource,
+        RegistrySource,
+        Resolved,
+    )
 
 __all__ = [
     "FileSource",
@@ -30,6 +36,7 @@ __all__ = [
     "ModelSource",
     "PredictionLog",
     "RegistrySource",
+    "Resolved",
     "ServeSettings",
     "TrafficPolicy",
     "create_app",
@@ -48,6 +55,7 @@ _WHERE = {
     "ModelPackage": "loopml.serve.source",
     "ModelSource": "loopml.serve.source",
     "RegistrySource": "loopml.serve.source",
+    "Resolved": "loopml.serve.source",
 }
 
 
