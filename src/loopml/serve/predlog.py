@@ -364,7 +364,7 @@ def _roll_folder(spool: Path, root: Path) -> int:
             continue
         # One chunk per column: Parquet writes many small chunks (each with its own
         # dictionary) about twice as slowly.
-        table = pa.Table.from_batches(batches).combine_chunks()
+        table = _plain_strings(pa.Table.from_batches(batches).combine_chunks())
         parts = path.stem.split("~")
         kind, name, date = parts[0], parts[1], parts[3]
         target = root / kind / f"model={name}" / f"date={date}"
@@ -376,6 +376,21 @@ def _roll_folder(spool: Path, root: Path) -> int:
         os.replace(tmp, final)
         rows += table.num_rows
     return rows
+
+
+def _plain_strings(table: Any) -> Any:
+    """Dictionary columns (cheap to build in the spool) as plain strings for readers.
+
+    Parquet still stores them dictionary-encoded; this only keeps polars from reading
+    request ids as categoricals.
+    """
+    import pyarrow as pa
+
+    fields = [
+        field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+        for field in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _read_stream(path: Path) -> list[Any]:
