@@ -23,11 +23,20 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from loopml.errors import InvalidInputError
+from loopml.serve.coerce import (
+    NUMBER_KINDS,
+    cast_typed_array,
+    cast_values,
+    cell_path,
+    empty_batch,
+    fit_rank,
+    kind_of,
+    locate_bad_value,
+    shape_column,
+)
 from loopml.serve.runtime import ModelSchema, TensorSpec
 
 __all__ = ["Feed", "FeedBuilder"]
-
-_NUMBER_KINDS = "fiu"
 
 
 class Feed(NamedTuple):
@@ -73,11 +82,11 @@ class FeedBuilder:
         """A list of rows: lists of values in column order, or ``{column: value}`` records."""
         if not isinstance(rows, list):
             raise InvalidInputError(
-                f"{where} must be a list of rows, got {_kind(rows)}",
+                f"{where} must be a list of rows, got {kind_of(rows)}",
                 hint=self._row_hint(),
             )
         if not rows:
-            raise _empty(where)
+            raise empty_batch(where)
         if isinstance(rows[0], dict):
             return self._records(rows, where)
         if self.schema.layout == "tensor":
@@ -101,7 +110,7 @@ class FeedBuilder:
             return None
         assert self._numeric is not None
         dtype, width = self._numeric
-        if array.ndim != 2 or array.shape[1] != width or array.dtype.kind not in _NUMBER_KINDS:
+        if array.ndim != 2 or array.shape[1] != width or array.dtype.kind not in NUMBER_KINDS:
             return None
         array = array.astype(dtype, copy=False)
         if not np.isfinite(array).all():
@@ -109,7 +118,7 @@ class FeedBuilder:
         inputs = self.schema.inputs
         return Feed(
             {
-                spec.name: _shape_column(np.ascontiguousarray(array[:, j]), spec)
+                spec.name: shape_column(np.ascontiguousarray(array[:, j]), spec)
                 for j, spec in enumerate(inputs)
             },
             int(array.shape[0]),
@@ -118,7 +127,7 @@ class FeedBuilder:
     def columns(self, mapping: dict[str, Any], where: str) -> Feed:
         """``{column: [values]}``; a scalar value stands for a one-row column."""
         if not mapping:
-            raise _empty(where)
+            raise empty_batch(where)
         single = self._single
         if (
             single is not None
@@ -146,7 +155,7 @@ class FeedBuilder:
             )
         n = next(iter(lengths.values()))
         if n == 0:
-            raise _empty(where)
+            raise empty_batch(where)
         return self._from_columns(values, n, where)
 
     def tensor(self, data: Any, where: str) -> Feed:
@@ -160,9 +169,9 @@ class FeedBuilder:
                 hint=f"inputs: {[spec.name for spec in self.schema.inputs]}",
             )
         if not isinstance(data, list):
-            raise InvalidInputError(f"{where} must be a list, got {_kind(data)}")
+            raise InvalidInputError(f"{where} must be a list, got {kind_of(data)}")
         if not data:
-            raise _empty(where)
+            raise empty_batch(where)
         if self.schema.layout == "tensor":
             if len(single.shape) == 2 and not isinstance(data[0], list):
                 if single.width == 1:
@@ -176,7 +185,7 @@ class FeedBuilder:
         if isinstance(data[0], list):
             return self._transpose(data, where)
         array = self._column(data, single, where)
-        return Feed({single.name: _shape_column(array, single)}, len(data))
+        return Feed({single.name: shape_column(array, single)}, len(data))
 
     def split(self, columns: Any, data: Any, where: str) -> Feed:
         """MLflow's ``dataframe_split``: ``columns`` names, ``data`` rows in that order."""
@@ -185,9 +194,9 @@ class FeedBuilder:
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise InvalidInputError(f"{where}.columns must be a list of column names")
         if not isinstance(data, list):
-            raise InvalidInputError(f"{where}.data must be a list of rows, got {_kind(data)}")
+            raise InvalidInputError(f"{where}.data must be a list of rows, got {kind_of(data)}")
         if not data:
-            raise _empty(f"{where}.data")
+            raise empty_batch(f"{where}.data")
         single = self._single
         if self._columns is None and single is not None and single.width == len(columns):
             # An unnamed tensor: the columns cannot be checked by name, only counted.
@@ -202,7 +211,7 @@ class FeedBuilder:
             if not isinstance(row, list) or len(row) != len(columns):
                 raise InvalidInputError(
                     f"{where}.data[{i}] must be a list of {len(columns)} values "
-                    f"(one per column), got {_kind(row)}"
+                    f"(one per column), got {kind_of(row)}"
                 )
             reordered.append([row[j] for j in order])
         return self.rows(reordered, f"{where}.data")
@@ -231,10 +240,10 @@ class FeedBuilder:
         for name, array in named.items():
             spec = self._by_name[name]
             label = f"{where} {name!r}"
-            array = _cast(array, spec, label)
-            array = _fit_rank(array, spec, label)
+            array = cast_typed_array(array, spec, label)
+            array = fit_rank(array, spec, label)
             if array.shape and array.shape[0] == 0:
-                raise _empty(label)
+                raise empty_batch(label)
             if rows is None:
                 rows = int(array.shape[0]) if array.shape else 1
             elif array.shape and array.shape[0] != rows:
@@ -260,7 +269,7 @@ class FeedBuilder:
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise InvalidInputError(
-                    f"{where}[{i}] must be a record like {rows[0]!r:.60}, got {_kind(row)}"
+                    f"{where}[{i}] must be a record like {rows[0]!r:.60}, got {kind_of(row)}"
                 )
             if row.keys() != expected:
                 self._check_names(row.keys(), f"{where}[{i}]")
@@ -274,7 +283,7 @@ class FeedBuilder:
             if not isinstance(row, list) or len(row) != width:
                 raise InvalidInputError(
                     f"{where}[{i}] must be a list of {width} values "
-                    f"({', '.join(names)}), got {_kind(row)}",
+                    f"({', '.join(names)}), got {kind_of(row)}",
                     hint=self._row_hint(),
                 )
         values = {name: [row[j] for row in rows] for j, name in enumerate(names)}
@@ -297,11 +306,11 @@ class FeedBuilder:
         for j, (name, column) in enumerate(values.items()):
             spec = self._by_name[name]
             if positional:
-                cell = _cell_path(where, j, name)
+                cell = cell_path(where, j, name)
                 label = f"{where}[*][{j}] (column {name!r})"
             else:
                 cell, label = None, f"{where} column {name!r}"
-            feed[name] = _shape_column(self._column(column, spec, label, cell), spec)
+            feed[name] = shape_column(self._column(column, spec, label, cell), spec)
         return Feed(feed, n)
 
     def _tensor_rows(self, rows: list[Any], spec: TensorSpec, where: str) -> Feed:
@@ -315,7 +324,7 @@ class FeedBuilder:
         assert array is not None
         if width is not None and array.shape[1] != width:
             self._locate_shape_error(rows, spec, where)
-        array = _cast_values(array, spec, where, rows, self._columns)
+        array = cast_values(array, spec, where, rows, self._columns)
         self._check_finite(array, spec, where)
         return Feed({spec.name: array}, int(array.shape[0]))
 
@@ -335,10 +344,10 @@ class FeedBuilder:
         ):
             i = next((i for i, v in enumerate(values) if isinstance(v, list | dict)), 0)
             raise InvalidInputError(
-                f"{cell(i) if cell else f'{where}[{i}]'} is {_kind(values[i])}; "
+                f"{cell(i) if cell else f'{where}[{i}]'} is {kind_of(values[i])}; "
                 f"expected one scalar ({spec.dtype.name})",
             )
-        array = _cast_values(array, spec, where, values, None, cell)
+        array = cast_values(array, spec, where, values, None, cell)
         self._check_finite(array, spec, where)
         return array
 
@@ -382,7 +391,7 @@ class FeedBuilder:
         for i, row in enumerate(rows):
             if not isinstance(row, list):
                 raise InvalidInputError(
-                    f"{where}[{i}] must be a list of {width} values, got {_kind(row)}",
+                    f"{where}[{i}] must be a list of {width} values, got {kind_of(row)}",
                     hint=self._row_hint(),
                 )
             if width is not None and len(row) != width:
@@ -394,10 +403,10 @@ class FeedBuilder:
             for j, value in enumerate(row):
                 if isinstance(value, list | dict):
                     raise InvalidInputError(
-                        f"{where}[{i}][{j}] is {_kind(value)}; expected a scalar "
+                        f"{where}[{i}][{j}] is {kind_of(value)}; expected a scalar "
                         f"({spec.dtype.name})"
                     )
-        _locate_bad_value(rows, spec, where, self._columns)
+        locate_bad_value(rows, spec, where, self._columns)
         raise InvalidInputError(
             f"{where} must be a {len(spec.shape)}-d tensor of shape {list(spec.shape)} "
             f"({spec.dtype.name})"
@@ -414,176 +423,3 @@ class FeedBuilder:
         if self._columns:
             return f"each row lists {', '.join(self._columns)} in that order, or is a record"
         return f"each row lists {self._width_text()}"
-
-
-def _cast_values(
-    array: np.ndarray,
-    spec: TensorSpec,
-    where: str,
-    source: list[Any],
-    columns: tuple[str, ...] | None,
-    cell: Callable[[int], str] | None = None,
-) -> np.ndarray:
-    # Values out of the target's range become inf and fail the finite check: a 400, not a crash.
-    with np.errstate(all="ignore"):
-        return _cast_checked(array, spec, where, source, columns, cell)
-
-
-def _cast_checked(
-    array: np.ndarray,
-    spec: TensorSpec,
-    where: str,
-    source: list[Any],
-    columns: tuple[str, ...] | None,
-    cell: Callable[[int], str] | None = None,
-) -> np.ndarray:
-    """Cast a freshly parsed array to ``spec.dtype``, refusing lossy or surprising casts."""
-    target = spec.dtype
-    kind = array.dtype.kind
-    if target.kind == "f":
-        if kind in _NUMBER_KINDS:
-            return array.astype(target, copy=False)
-        if kind == "O" and all(v is None or _is_number(v) for v in array.ravel().tolist()):
-            # JSON null is a missing value: NaN, refused later unless the model allows it.
-            return np.array(
-                [np.nan if v is None else v for v in array.ravel().tolist()], dtype=target
-            ).reshape(array.shape)
-    elif target.kind in "iu":
-        if kind in "iu":
-            return array.astype(target, copy=False)
-        if kind == "f" and np.isfinite(array).all() and (array == np.floor(array)).all():
-            return array.astype(target)
-    elif target.kind == "b":
-        if kind == "b":
-            return array
-    elif target.kind in "OUS":
-        if kind in "US":
-            return array.astype(object)
-        if kind == "O" and all(isinstance(v, str) for v in array.ravel().tolist()):
-            return array
-    _locate_bad_value(source, spec, where, columns, cell)
-    raise InvalidInputError(f"{where} holds values that are not {_expected(spec)}")
-
-
-def _locate_bad_value(
-    source: list[Any],
-    spec: TensorSpec,
-    where: str,
-    columns: tuple[str, ...] | None,
-    cell: Callable[[int], str] | None = None,
-) -> None:
-    """Raise naming the first value in ``source`` that does not fit ``spec``."""
-    for i, item in enumerate(source):
-        cells = item if isinstance(item, list) else [item]
-        for j, value in enumerate(cells):
-            if _fits(value, spec.dtype):
-                continue
-            if cell is not None:
-                path = cell(i)
-            elif isinstance(item, list):
-                path = f"{where}[{i}][{j}]"
-            else:
-                path = f"{where}[{i}]"
-            named = (
-                f" (feature {columns[j]!r})"
-                if columns and isinstance(item, list) and j < len(columns)
-                else ""
-            )
-            raise InvalidInputError(
-                f"{path}{named} is {value!r:.80}; expected {_expected(spec)}",
-            )
-
-
-def _fits(value: Any, dtype: np.dtype[Any]) -> bool:
-    if dtype.kind == "f":
-        return value is None or _is_number(value)
-    if dtype.kind in "iu":
-        return type(value) is int or (type(value) is float and value.is_integer())
-    if dtype.kind == "b":
-        return type(value) is bool
-    return isinstance(value, str)
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) in (int, float)
-
-
-def _expected(spec: TensorSpec) -> str:
-    kind = spec.dtype.kind
-    if kind == "f":
-        return f"a number ({spec.dtype.name})"
-    if kind in "iu":
-        return f"an integer ({spec.dtype.name})"
-    if kind == "b":
-        return "a boolean"
-    return "a string"
-
-
-def _cast(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
-    """Cast a typed tensor to the input's dtype when that cannot surprise anyone."""
-    with np.errstate(all="ignore"):
-        return _cast_typed(array, spec, where)
-
-
-def _cast_typed(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
-    if array.dtype == spec.dtype:
-        return array
-    source, target = array.dtype.kind, spec.dtype.kind
-    ok = (
-        (target == "f" and source in _NUMBER_KINDS)
-        or (target in "iu" and source in "iu")
-        or (target in "OUS" and source in "OUS")
-        or (target == "b" and source == "b")
-    )
-    if not ok:
-        raise InvalidInputError(
-            f"{where} has datatype {_v2(array.dtype)}; the model expects {spec.datatype}",
-        )
-    return array.astype(spec.dtype)
-
-
-def _fit_rank(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
-    """Accept ``[n]`` for a ``[n, 1]`` input; check every fixed dimension."""
-    if array.ndim == 1 and len(spec.shape) == 2 and spec.shape[1] == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != len(spec.shape) or any(
-        want != -1 and got != want for got, want in zip(array.shape, spec.shape, strict=False)
-    ):
-        raise InvalidInputError(
-            f"{where} has shape {list(array.shape)}; the model expects {list(spec.shape)} "
-            f"(-1 = any size)",
-        )
-    return array
-
-
-def _cell_path(where: str, column: int, name: str) -> Callable[[int], str]:
-    """How to name row ``i`` of a column that came from positional rows."""
-    return lambda i: f"{where}[{i}][{column}] (column {name!r})"
-
-
-def _shape_column(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if len(spec.shape) == 2:
-        return array.reshape(-1, 1)
-    return array
-
-
-def _v2(dtype: np.dtype[Any]) -> str:
-    from loopml.serve.runtime import V2_DATATYPES
-
-    return V2_DATATYPES.get(dtype.name, dtype.name)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object"
-    if value is None:
-        return "null"
-    return f"{type(value).__name__} {value!r:.40}"
-
-
-def _empty(where: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"empty batch: {where} has no rows", hint="send at least one row to predict"
-    )
