@@ -6,7 +6,8 @@ Build an app with :func:`create_app` (or run ``loopml serve``)::
     app = create_app(ServeSettings(models=("quickstart@champion",)))
 
 Modules, one idea each: ``app`` (ASGI app, error → status table), ``protocols/`` (``/predict``,
-Open Inference Protocol, MLflow ``/invocations``, admin), ``feed`` (payload → tensors),
+Open Inference Protocol, MLflow ``/invocations``, admin), ``feed`` and ``coerce`` (payload →
+tensors, errors naming the cell),
 ``runtime`` (schema, onnxruntime), ``models`` (loaded versions, atomic swap), ``routing``
 (traffic split, shadows), ``batching``, ``reload``, ``predlog`` (+ ``logschema``),
 ``feedback``, ``metrics``, ``limits``, ``source`` (where models come from), ``settings``.
