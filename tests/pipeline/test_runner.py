@@ -43,7 +43,7 @@ def test_the_quickstart_learns_y_equals_2x_and_becomes_champion(
     champion = registry.resolve("quickstart@champion")  # type: ignore[attr-defined]
     predictor = load_predictor(registry, champion)
     predictions = predictor.predict(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
-    np.testing.assert_allclose(predictions, [2.0, 4.0, 6.0], atol=1e-9)
+    assert np.asarray(predictions).ravel().tolist() == [2.0, 4.0, 6.0]  # exactly
     lineage = champion.lineage
     assert lineage["dataset"]["ref"] == "quickstart@1"
     assert lineage["features"][0]["column"] == "x"

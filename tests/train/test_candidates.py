@@ -17,9 +17,22 @@ def test_the_articles_data_gives_slope_two_and_intercept_zero() -> None:
     # intercept 4/3 come from forgetting to divide by sum((x - mean_x)^2).
     model = build_estimator("linear_regression", "regression", {}, seed=0)
     model.fit(np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0]))
-    assert model.coef_[0] == pytest.approx(2.0, abs=1e-12)
-    assert model.intercept_ == pytest.approx(0.0, abs=1e-12)
-    np.testing.assert_allclose(model.predict([[1.0], [2.0], [3.0]]), [2.0, 4.0, 6.0], atol=1e-12)
+    # Exactly, not approximately: a served model must answer 2.0, not 2.0000000000000004.
+    assert model.coef_[0] == 2.0
+    assert model.intercept_ == 0.0
+    assert model.predict([[1.0], [2.0], [3.0]]).tolist() == [2.0, 4.0, 6.0]
+
+
+def test_the_refinement_step_never_moves_away_from_scikit_learns_solution() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(300, 6))
+    target = features @ rng.normal(size=6) + rng.normal(size=300)
+    ours = build_estimator("linear_regression", "regression", {}, seed=0).fit(features, target)
+    reference = LinearRegression().fit(features, target)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-10)
+    assert ours.intercept_ == pytest.approx(reference.intercept_, rel=1e-10)
 
 
 def test_linear_regression_matches_the_closed_form_on_random_data() -> None:

@@ -101,7 +101,23 @@ def register_converters() -> None:
 
         register_feature_converters()
         _register_torch_mlp()
+        _register_least_squares(get_converter, get_shape_calculator)
         _REGISTERED = True
+
+
+def _register_least_squares(get_converter: Any, get_shape_calculator: Any) -> None:
+    # A LinearRegression with a refined solve: same fitted attributes, same converter.
+    from skl2onnx import update_registered_converter
+
+    from loopml.train.least_squares import LeastSquaresRegression
+
+    update_registered_converter(
+        LeastSquaresRegression,
+        "LoopmlLeastSquaresRegression",
+        get_shape_calculator("SklearnLinearRegressor"),
+        # skl2onnx wraps registered functions; registering again needs the function itself.
+        getattr(stock := get_converter("SklearnLinearRegressor"), "_fct", stock),
+    )
 
 
 # --- SimpleImputer ------------------------------------------------------------------------------

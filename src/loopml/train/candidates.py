@@ -58,10 +58,10 @@ class Candidate:
 
 
 def _linear_regression(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
-    from sklearn.linear_model import LinearRegression
+    from loopml.train.least_squares import LeastSquaresRegression
 
-    # Ordinary least squares solved exactly (scipy's lstsq), no regularisation.
-    return LinearRegression(**params)
+    # Ordinary least squares solved exactly (lstsq plus one refinement step), no penalty.
+    return LeastSquaresRegression(**params)
 
 
 def _ridge(task: str, params: dict[str, Any], seed: int) -> BaseEstimator:
