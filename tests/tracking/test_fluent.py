@@ -233,3 +233,20 @@ def test_search_with_a_bad_filter_points_at_the_token(fluent: Any) -> None:
 def test_search_in_an_unknown_experiment_names_it(fluent: Any) -> None:
     with pytest.raises(NotFoundError, match="'nope'"):
         fluent.search_runs(experiment_names=["nope"])
+
+
+def test_max_results_and_page_tokens_page_through_runs_in_order(fluent: Any) -> None:
+    fluent.set_experiment("paging")
+    for i in range(5):
+        with fluent.start_run(run_name=f"r{i}"):
+            fluent.log_metric("score", float(i))
+    client = fluent.get_client()
+    experiment = client.get_experiment_by_name("paging").experiment_id
+    order = ["metrics.score DESC"]
+    first = client.search_runs([experiment], max_results=2, order_by=order)
+    second = client.search_runs([experiment], max_results=2, order_by=order, page_token="2")
+    last = client.search_runs([experiment], max_results=2, order_by=order, page_token="4")
+    names = [r.info.run_name for r in (*first, *second, *last)]
+    assert names == ["r4", "r3", "r2", "r1", "r0"]
+    frame = fluent.search_runs(experiment_names=["paging"], order_by=order, max_results=3)
+    assert list(frame["run_name"]) == ["r4", "r3", "r2"]

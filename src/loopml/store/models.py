@@ -139,7 +139,12 @@ class LatestMetric(Base):
     __tablename__ = "latest_metrics"
     # Covering index for searches: a filter such as ``metrics.m0 > 0.5`` is answered from
     # the index alone (key, value range, NaN flag, run id) without visiting table rows.
-    __table_args__ = (Index(None, "key", "value", "is_nan", "run_id"),)
+    # The second serves "order by metrics.X": the sort key of each run is read from the
+    # index alone instead of a primary-key lookup plus a table row.
+    __table_args__ = (
+        Index(None, "key", "value", "is_nan", "run_id"),
+        Index(None, "run_id", "key", "is_nan", "value"),
+    )
 
     run_id: Mapped[str] = mapped_column(
         ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True

@@ -344,10 +344,10 @@ class Client:
         """Like :meth:`search_runs` but as a pandas DataFrame (``metrics.*``, ``params.*``...)."""
         from loopml.tracking.results import rows_to_frame
 
-        rows = self._search_rows(
-            experiment_ids, filter_string, run_view_type, max_results, order_by, None
+        names, rows = self._search_rows(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, None, raw=True
         )
-        return rows_to_frame(rows)
+        return rows_to_frame(rows, names)
 
     def _search_rows(
         self,
@@ -357,7 +357,15 @@ class Client:
         max_results: int,
         order_by: Sequence[str] | None,
         page_token: str | None,
-    ) -> list[Any]:
+        *,
+        raw: bool = False,
+    ) -> Any:
+        """Matching rows as SQLAlchemy rows, or with ``raw`` as ``(column names, tuples)``.
+
+        The raw form reads the driver's cursor directly: every selected column is a plain
+        string or integer that needs no result processing, and skipping SQLAlchemy's row
+        objects saves a few milliseconds on a 5,000-row frame.
+        """
         from loopml.tracking.search import build_search_statement
 
         if run_view_type not in _RUN_VIEWS:
@@ -376,16 +384,25 @@ class Client:
         offset = _decode_token(page_token)
         self._read_barrier()
         self.store.reap_stale_runs()
+        # SQLite's bounded ("top N") sorter behind ORDER BY ... LIMIT costs more than the
+        # full sort it replaces (about 6 ms of 35 at 5,000 rows); rows stream out of the
+        # sorter in order either way, so on SQLite the limit is applied while fetching.
+        limit_in_sql = offset > 0 or self.database.dialect != "sqlite"
         statement = build_search_statement(
             experiment_ids=ids,
             filter_string=filter_string or "",
             order_by=list(order_by) if order_by else None,
-            max_results=max_results,
+            max_results=max_results if limit_in_sql else None,
             offset=offset,
             lifecycle_stage=_RUN_VIEWS[run_view_type],
         )
         with self.database.read() as conn:
-            return list(conn.execute(statement).all())  # one fetchall, not a fetch per row
+            result = conn.execute(statement)
+            if raw:
+                names = list(result.keys())
+                assert result.cursor is not None
+                return names, result.cursor.fetchmany(max_results)
+            return list(result.fetchmany(max_results))
 
     # --- artifacts ------------------------------------------------------------------------------
 

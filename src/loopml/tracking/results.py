@@ -34,7 +34,7 @@ def rows_to_runs(rows: Sequence[Any]) -> list[Run]:
     return [Run(info=run_info(row), data=run_data(row.summary)) for row in rows]
 
 
-def rows_to_frame(rows: Sequence[Any]) -> pd.DataFrame:
+def rows_to_frame(rows: Sequence[Any], names: Sequence[str] | None = None) -> pd.DataFrame:
     """MLflow's ``search_runs`` frame: attributes, then ``metrics.*``, ``params.*``, ``tags.*``.
 
     All summaries are parsed by one ``orjson.loads`` of a JSON array, then each column is one
@@ -49,7 +49,7 @@ def rows_to_frame(rows: Sequence[Any]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({name: [] for name in _ATTRIBUTE_COLUMNS})
     transposed = (list(column) for column in zip(*rows, strict=True))
-    attributes = dict(zip(rows[0]._fields, transposed, strict=True))
+    attributes = dict(zip(names or rows[0]._fields, transposed, strict=True))
     collecting = gc.isenabled()
     gc.disable()
     try:
