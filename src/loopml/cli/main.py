@@ -7,7 +7,6 @@ end as one line of error plus one of hint on stderr and a non-zero exit, never a
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
@@ -23,21 +22,25 @@ app = typer.Typer(
 )
 
 
+_registered = False
+
+
 def _register() -> None:
-    from loopml.cli import data, db, experiments, models, runs
+    """Attach every stage's commands to ``app`` (once per process: tests call main often)."""
+    global _registered
+    if _registered:
+        return
+    from loopml.cli import data, db, experiments, models, project, runs, serve
 
     app.add_typer(db.app, name="db")
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
     app.add_typer(models.app, name="models")
     app.add_typer(data.app, name="data")
-    app.add_typer(importlib.import_module("loopml.cli.serve").app, name="serve")
-    from loopml.cli import project  # run, train, init, schema: top-level commands
-
-    known = {command.name for command in app.registered_commands}
-    for name, command in project.COMMANDS.items():
-        if name not in known:
-            app.command(name)(command)
+    app.add_typer(serve.app, name="serve")
+    for name, command in project.COMMANDS.items():  # run, train, init, schema
+        app.command(name)(command)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> int:

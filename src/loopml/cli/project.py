@@ -9,6 +9,7 @@ JSON (``ProjectResult.to_dict()``) and nothing else on stdout.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,7 +156,12 @@ def _choose(question: str, options: list[str], default: str) -> str:
         stderr.print(f"choose one of: {', '.join(options)}", highlight=False)
 
 
-COMMANDS = {"run": run, "train": train, "init": init, "schema": schema}
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "run": run,
+    "train": train,
+    "init": init,
+    "schema": schema,
+}
 """Top-level commands, added to the ``loopml`` app by :func:`loopml.cli.main._register`."""
 
 
