@@ -119,7 +119,16 @@ class SearchSyntaxError(InvalidInputError):
         length: int = 1,
         hint: str | None = None,
     ) -> None:
-        super().__init__(f"Invalid {what} {source!r}: {problem}", hint=hint)
+        super().__init__(
+            f"Invalid {what} {source!r}: {problem}",
+            hint=hint
+            or (
+                "write comparisons such as metrics.rmse < 0.5 and params.model = 'rf', "
+                "joined by and/or"
+                if what == "filter"
+                else "write clauses such as metrics.rmse DESC or attributes.start_time ASC"
+            ),
+        )
         self.source = source
         self.position = position
         self.length = max(length, 1)
