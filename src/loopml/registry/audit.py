@@ -60,8 +60,8 @@ def events(
     if entity_prefix is not None:
         query = query.where(
             (AuditRow.entity_id == entity_prefix)
-            | AuditRow.entity_id.startswith(entity_prefix + ":")
-            | AuditRow.entity_id.startswith(entity_prefix + "@")
+            | AuditRow.entity_id.startswith(entity_prefix + ":", autoescape=True)
+            | AuditRow.entity_id.startswith(entity_prefix + "@", autoescape=True)
         )
     return [
         AuditEvent(

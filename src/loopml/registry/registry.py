@@ -171,7 +171,8 @@ class ModelRegistry:
             files = conn.execute(
                 select(Artifact.path, Artifact.sha256).where(
                     Artifact.run_id == run_id,
-                    (Artifact.path == folder) | Artifact.path.startswith(folder + "/"),
+                    (Artifact.path == folder)
+                    | Artifact.path.startswith(folder + "/", autoescape=True),
                 )
             ).all()
             if not files:

@@ -523,7 +523,7 @@ def _pairs(items: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
 
 def _check_id(experiment_id: str | int) -> str:
     text = str(experiment_id)
-    if not text.isdigit():
+    if not text.isdecimal() or not text.isascii():
         raise InvalidInputError(
             f"experiment id {experiment_id!r} is not valid (ids are integers)",
             hint="look ids up with `loopml experiments`, or pass experiment_names=[...]",

@@ -51,7 +51,7 @@ __all__ = [
     "set_tracking_uri",
 ]
 
-_state_lock = threading.Lock()
+_state_lock = threading.RLock()  # re-entered by the SIGTERM handler
 _client: Client | None = None
 _experiment_id: str | None = None
 _local = threading.local()
@@ -203,9 +203,10 @@ def end_run(status: str = RunStatus.FINISHED, *, failure_reason: str | None = No
         return
     run_id = stack.pop()
     client = get_client()
+    # If this write fails the run stays in _all_active, so the exit hooks try again.
+    client.set_terminated(run_id, status)
     with _state_lock:
         _all_active.pop(run_id, None)
-    client.set_terminated(run_id, status)
     if failure_reason is not None:
         client.store.update_run(run_id, status=status, failure_reason=failure_reason)
     _last_run_id = run_id
@@ -341,6 +342,8 @@ def _at_exit() -> None:
 
 def _on_sigterm(previous: Any) -> Any:
     def handler(signum: int, frame: FrameType | None) -> None:
+        # Runs on the main thread, possibly while it holds a writer or state lock (they are
+        # re-entrant for exactly this reason).
         _finish_all(RunStatus.KILLED, "SIGTERM")
         if callable(previous):
             previous(signum, frame)

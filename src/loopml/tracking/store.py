@@ -567,7 +567,9 @@ class TrackingStore:
         )
         if prefix:
             base = prefix.rstrip("/")
-            query = query.where((Artifact.path == base) | Artifact.path.startswith(base + "/"))
+            query = query.where(
+                (Artifact.path == base) | Artifact.path.startswith(base + "/", autoescape=True)
+            )
         with self.db.read() as conn:
             return [tuple(r) for r in conn.execute(query.order_by(Artifact.path))]  # type: ignore[misc]
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from loopml.errors import ConflictError, LoopMLError
+from loopml.errors import BackendUnavailableError, ConflictError, LoopMLError
 
 if TYPE_CHECKING:
     from loopml.tracking.store import MetricRecord, TrackingStore
@@ -38,6 +38,14 @@ class _Pending:
 
     def __len__(self) -> int:
         return len(self.metrics) + len(self.params) + len(self.tags)
+
+    @classmethod
+    def of(
+        cls, metrics: list[MetricRecord], params: dict[str, str], tags: dict[str, str]
+    ) -> _Pending:
+        pending = cls()
+        pending.metrics, pending.params, pending.tags = metrics, params, tags
+        return pending
 
 
 class BackgroundWriter:
@@ -61,8 +69,10 @@ class BackgroundWriter:
         # Params each run was given through this writer, so that re-logging one with a
         # different value fails at the call even after the first value was flushed.
         self._known_params: dict[str, dict[str, str]] = {}
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()  # one flush at a time, in order
+        # Re-entrant: the SIGTERM handler flushes on the main thread, which may be holding
+        # either lock at the moment the signal lands.
+        self._lock = threading.RLock()
+        self._flush_lock = threading.RLock()  # one flush at a time, in order
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,15 +134,21 @@ class BackgroundWriter:
                 with self._lock:
                     pending = self._pending.pop(run_id, None) or _Pending()
                     self._count -= len(pending.metrics)
+                try:
+                    self.store.log_batch(
+                        run_id,
+                        metrics=pending.metrics,
+                        params=pending.params,
+                        tags=pending.tags,
+                        end=end,
+                    )
+                except BaseException:
+                    # The run did not end: keep its values (and heartbeat) for a retry.
+                    self._requeue(run_id, pending)
+                    raise
+                with self._lock:
                     self._live_runs.discard(run_id)
                     self._known_params.pop(run_id, None)
-                self.store.log_batch(
-                    run_id,
-                    metrics=pending.metrics,
-                    params=pending.params,
-                    tags=pending.tags,
-                    end=end,
-                )
         error, self._error = self._error, None
         if error is not None:
             raise error
@@ -172,7 +188,10 @@ class BackgroundWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             with self._flush_lock:
-                self._write_all(raise_errors=False)
+                try:
+                    self._write_all(raise_errors=False)
+                except Exception as exc:  # keep the thread (and heartbeats) alive
+                    self._error = LoopMLError(f"background write failed: {exc}")
             if time.monotonic() - last_beat >= self.heartbeat_interval:
                 last_beat = time.monotonic()
                 with self._lock:
@@ -195,29 +214,49 @@ class BackgroundWriter:
             self.store.log_batches(
                 {run_id: (p.metrics, p.params, p.tags) for run_id, p in taken.items()}
             )
-        except ConflictError:
-            # A param clash found at write time (another process logged it first) rolled
-            # the whole flush back: write run by run so only the clashing run's params are
-            # refused, and keep the error for the next explicit flush.
-            for run_id, p in taken.items():
-                try:
-                    self.store.log_batch(run_id, metrics=p.metrics, params=p.params, tags=p.tags)
-                except ConflictError as clash:
-                    self._error = clash
-                    try:
-                        self.store.log_batch(run_id, metrics=p.metrics, params={}, tags=p.tags)
-                    except LoopMLError as inner:
-                        self._requeue(run_id, p)
-                        self._error = inner
-                except LoopMLError as inner:
-                    self._requeue(run_id, p)
-                    self._error = inner
-        except LoopMLError as exc:
+        except BackendUnavailableError as exc:
+            # The store is unreachable or busy: keep everything and try again later.
             for run_id, p in taken.items():
                 self._requeue(run_id, p)
             if raise_errors:
                 raise
             self._error = exc
+        except Exception:  # one run's bad data must not block the others
+            # The flush rolled back as a whole: write run by run, so a run that no longer
+            # exists or a param clash costs only that run's refused part.
+            for run_id, p in taken.items():
+                self._write_one(run_id, p)
+
+    def _write_one(self, run_id: str, pending: _Pending) -> None:
+        try:
+            self.store.log_batch(
+                run_id, metrics=pending.metrics, params=pending.params, tags=pending.tags
+            )
+            return
+        except BackendUnavailableError as exc:
+            self._requeue(run_id, pending)
+            self._error = exc
+            return
+        except ConflictError as clash:
+            self._error = clash
+        except LoopMLError as exc:  # e.g. the run does not exist: nothing can be written
+            self._error = exc
+            return
+        except Exception as exc:  # an unexpected driver error
+            self._error = LoopMLError(
+                f"could not write buffered values of run {run_id}: {exc}",
+                hint="check the metadata store; the values were dropped",
+            )
+            return
+        # A param clash: write everything else, and each param that does not clash.
+        try:
+            self.store.log_batch(run_id, metrics=pending.metrics, params={}, tags=pending.tags)
+        except LoopMLError as exc:
+            self._requeue(run_id, _Pending.of(pending.metrics, {}, pending.tags))
+            self._error = exc
+        for key, value in pending.params.items():
+            with contextlib.suppress(ConflictError):
+                self.store.log_batch(run_id, params={key: value})
 
     def _requeue(self, run_id: str, pending: _Pending) -> None:
         with self._lock:
