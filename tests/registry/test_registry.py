@@ -225,3 +225,21 @@ def test_setting_an_alias_to_the_version_it_already_has_changes_nothing(
     registry.set_alias("churn", "champion", 1)
     assert [e.action for e in registry.history("churn")].count("set_alias") == 1
     assert [e.action for e in registry.history("churn")].count("move_alias") == 0
+
+
+@pytest.mark.slow
+def test_concurrent_registrations_of_a_new_model_all_succeed_with_distinct_versions(
+    settings: Settings, model_run: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def register(_: int) -> int:
+        registry = ModelRegistry.from_settings(settings)
+        try:
+            return registry.register_version("fresh", model_run, "model").version
+        finally:
+            registry.db.dispose()
+
+    with ThreadPoolExecutor(4) as pool:
+        versions = sorted(pool.map(register, range(8)))
+    assert versions == list(range(1, 9))

@@ -80,7 +80,14 @@ class ModelRegistry:
                 at=now,
             )
 
-        self.db.run_write(work)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            self.db.run_write(work)
+        except IntegrityError as exc:  # a concurrent creator inserted it first
+            from loopml.errors import AlreadyExistsError
+
+            raise AlreadyExistsError(f"registered model {name!r} already exists") from exc
         return self.get_model(name)
 
     def get_model(self, name: str) -> RegisteredModel:
@@ -282,7 +289,14 @@ class ModelRegistry:
             )
             return version
 
-        version = self.db.run_write(work)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            version = self.db.run_write(work)
+        except IntegrityError:
+            # Another writer created the model or took the version number between our read
+            # and our insert; the transaction rolled back whole, so trying again is safe.
+            version = self.db.run_write(work)
         return self.get_version(name, version)
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
