@@ -5,15 +5,13 @@ Plain ``loopml experiments`` lists them, like ``loopml experiments list``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from loopml.cli.context import tracking_client
 from loopml.cli.output import JSON_OPTION_HELP, format_ms, print_json, print_table, stdout
-from loopml.config import Settings
 from loopml.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -41,7 +39,7 @@ def experiments(
 @app.command("list")
 def list_experiments(json_output: JsonOption = False, include_deleted: AllOption = False) -> None:
     """List experiments (active ones unless --all)."""
-    with _client() as client:
+    with tracking_client() as client:
         found = client.search_experiments(include_deleted=include_deleted)
     if json_output:
         print_json([asdict(e) for e in found])
@@ -73,7 +71,7 @@ def create(
 ) -> None:
     """Create an experiment."""
     tags = dict(_key_value(item) for item in tag or [])
-    with _client() as client:
+    with tracking_client() as client:
         experiment_id = client.create_experiment(name, tags=tags)
         experiment = client.get_experiment(experiment_id)
     if json_output:
@@ -87,7 +85,7 @@ def create(
 @app.command()
 def delete(name: NameArgument, json_output: JsonOption = False) -> None:
     """Mark an experiment deleted (its runs stay; restore undoes it)."""
-    with _client() as client:
+    with tracking_client() as client:
         experiment = _find(client, name)
         client.delete_experiment(experiment.experiment_id)
         _report(client.get_experiment(experiment.experiment_id), "deleted", json_output)
@@ -96,21 +94,10 @@ def delete(name: NameArgument, json_output: JsonOption = False) -> None:
 @app.command()
 def restore(name: NameArgument, json_output: JsonOption = False) -> None:
     """Bring a deleted experiment back."""
-    with _client() as client:
+    with tracking_client() as client:
         experiment = _find(client, name)
         client.restore_experiment(experiment.experiment_id)
         _report(client.get_experiment(experiment.experiment_id), "restored", json_output)
-
-
-@contextmanager
-def _client() -> Iterator[Client]:
-    from loopml.tracking.client import Client
-
-    client = Client(Settings.from_env())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _find(client: Client, name: str) -> Experiment:

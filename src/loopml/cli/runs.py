@@ -6,14 +6,13 @@ takes the same filter and order strings as :meth:`loopml.Client.search_runs`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loopml.cli.context import tracking_client
 from loopml.cli.output import JSON_OPTION_HELP, format_ms, print_json, print_table, stdout
-from loopml.config import Settings
 
 if TYPE_CHECKING:
     from loopml.tracking.client import Client
@@ -70,7 +69,7 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """Everything recorded for one run: info, params, metrics, tags, artifacts, inputs."""
-    with _client() as client:
+    with tracking_client() as client:
         run = client.get_run(run_id)
         artifacts = client.list_artifacts(run_id)
     if json_output:
@@ -116,7 +115,7 @@ def _search(
     *,
     title: str,
 ) -> None:
-    with _client() as client:
+    with tracking_client() as client:
         ids = _experiment_ids(client, experiment_names)
         runs = client.search_runs(
             ids,
@@ -192,14 +191,3 @@ def _commit(commit: str | None, dirty: bool | None) -> str | None:
     if not commit:
         return None
     return f"{commit[:12]}{' (dirty)' if dirty else ''}"
-
-
-@contextmanager
-def _client() -> Iterator[Client]:
-    from loopml.tracking.client import Client
-
-    client = Client(Settings.from_env())
-    try:
-        yield client
-    finally:
-        client.close()

@@ -20,6 +20,7 @@ from loopml.errors import InvalidInputError, LoopMLError
 from loopml.serve.feed import Feed, FeedBuilder
 from loopml.serve.limits import UnsupportedMediaTypeError, media_type
 from loopml.serve.protocols.body import json_reply, load_json
+from loopml.serve.protocols.predict import tf_serving_builder
 from loopml.serve.state import Call, Reply, ServerState, infer
 
 __all__ = ["FAST_ROUTES", "error_body", "invocations", "routes"]
@@ -80,13 +81,7 @@ def _json_builder(document: Any) -> Callable[[FeedBuilder], Feed]:
         if isinstance(value, list) and value and not all(isinstance(r, dict) for r in value):
             raise InvalidInputError("dataframe_records must be a list of {column: value} records")
         return lambda feeds: feeds.rows(value, "dataframe_records")
-    if form == "instances":
-        if isinstance(value, list) and value and not isinstance(value[0], list | dict):
-            return lambda feeds: feeds.tensor(value, "instances")
-        return lambda feeds: feeds.rows(value, "instances")
-    if isinstance(value, dict):
-        return lambda feeds: feeds.columns(value, "inputs")
-    return lambda feeds: feeds.tensor(value, "inputs")
+    return tf_serving_builder(form, value)
 
 
 def _csv_builder(body: bytes) -> Callable[[FeedBuilder], Feed]:

@@ -63,18 +63,27 @@ def request_builder(document: Any) -> Callable[[FeedBuilder], Feed]:
         )
     form = forms[0]
     value = document[form]
+    if form == "inputs" and not isinstance(value, dict | list):
+        raise InvalidInputError(
+            f"'inputs' must be an object of columns or a list, got {type(value).__name__}",
+            hint='e.g. {"inputs": {"x": [1.0, 2.0]}}',
+        )
+    return tf_serving_builder(form, value)
+
+
+def tf_serving_builder(form: str, value: Any) -> Callable[[FeedBuilder], Feed]:
+    """TF-Serving's two request forms, which /predict and MLflow's /invocations both accept.
+
+    ``instances``: rows (lists or records), or a flat list of scalars for a one-input model;
+    ``inputs``: ``{column: values}``, or a tensor (nested list).
+    """
     if form == "instances":
         if isinstance(value, list) and value and not isinstance(value[0], list | dict):
             return lambda feeds: feeds.tensor(value, "instances")
         return lambda feeds: feeds.rows(value, "instances")
     if isinstance(value, dict):
         return lambda feeds: feeds.columns(value, "inputs")
-    if isinstance(value, list):
-        return lambda feeds: feeds.tensor(value, "inputs")
-    raise InvalidInputError(
-        f"'inputs' must be an object of columns or a list, got {type(value).__name__}",
-        hint='e.g. {"inputs": {"x": [1.0, 2.0]}}',
-    )
+    return lambda feeds: feeds.tensor(value, "inputs")
 
 
 def error_body(exc: LoopMLError, status: int, call: Call | None) -> dict[str, Any]:
