@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["AuditEvent", "ModelVersion", "RegisteredModel"]
+__all__ = ["AuditEvent", "Deployment", "ModelVersion", "RegisteredModel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,27 @@ class AuditEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One registered model served by one deployment (a running or stopped server).
+
+    ``targets`` are the references the server serves for the model (``churn@champion``,
+    ``churn@challenger``); ``traffic`` is the split between them as the server reads it
+    (``{"weights": {"champion": 90, "challenger": 10}, "shadow": []}``), or ``None`` when
+    the server's default applies (everything to the first target).
+    """
+
+    name: str
+    model_name: str
+    targets: tuple[str, ...]
+    traffic: dict[str, Any] | None
+    status: str
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["targets"] = list(self.targets)
+        return data

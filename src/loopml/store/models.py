@@ -309,7 +309,14 @@ class ModelAlias(Base):
 
 
 class Deployment(Base):
+    """One served model of one running (or stopped) server: its targets and traffic policy.
+
+    A server is a deployment ``name`` (``host:port`` unless configured) with one row per
+    registered model it serves; every worker of the server polls its rows for traffic changes.
+    """
+
     __tablename__ = "deployments"
+    __table_args__ = (Index(None, "name", "model_name", unique=True),)
 
     deployment_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
