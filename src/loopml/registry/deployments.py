@@ -229,7 +229,7 @@ class Deployments:
 
         with self.db.read() as conn:
             rows = conn.execute(select(Row.model_name, Row.traffic).where(Row.name == name))
-            return {str(model): traffic for model, traffic in rows.tuples()}
+            return {str(row[0]): row[1] for row in rows}
 
     def get(self, name: str, model_name: str) -> Deployment:
         with self.db.read() as conn:
