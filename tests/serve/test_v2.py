@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -192,6 +194,24 @@ BAD = [
         400,
         "output 'nope' does not exist",
     ),
+    (
+        "/v2/models/linear/infer",
+        b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "parameters": {"binary_data_output": "yes"}}',  # noqa: E501
+        400,
+        "parameters.binary_data_output must be true or false",
+    ),
+    (
+        "/v2/models/linear/infer",
+        b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "variable", "parameters": {"binary_data": 1}}]}',  # noqa: E501
+        400,
+        r"outputs\[0\].parameters.binary_data must be true or false",
+    ),
+    (
+        "/v2/models/linear/infer",
+        b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "outputs": [{"name": "variable", "parameters": {"classification": 2}}]}',  # noqa: E501
+        400,
+        "classification extension is not supported",
+    ),
     ("/v2/models/nope/infer", b'{"inputs": []}', 400, "non-empty"),
     (
         "/v2/models/nope/infer",
@@ -234,3 +254,52 @@ def test_a_wrong_content_type_is_415(client: Any) -> None:
     )
     assert response.status_code == 415
     assert "not supported for inference" in response.json()["error"]
+
+
+def test_binary_bytes_no_input_claims_are_refused(client: Any) -> None:
+    body, headers = _binary_request(np.ones((1, 20), dtype=np.float32), binary_output=False)
+    response = client.post("/v2/models/forest/infer", content=body + b"\x00" * 4, headers=headers)
+    assert response.status_code == 400
+    assert "4 bytes after the JSON header that no input claims" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw deflate, as some send
+    ],
+)
+def test_compressed_bodies_are_inflated(client: Any, encoding: str, compress: Any) -> None:
+    rows = np.random.default_rng(2).normal(size=(2, 20)).astype(np.float32)
+    body, headers = _binary_request(rows, binary_output=False)
+    plain = client.post("/v2/models/forest/infer", content=body, headers=headers)
+    squeezed = client.post(
+        "/v2/models/forest/infer",
+        content=compress(body),
+        headers={**headers, "Content-Encoding": encoding},
+    )
+    assert squeezed.status_code == 200, squeezed.text
+    assert squeezed.json()["outputs"] == plain.json()["outputs"]
+
+
+def test_bad_or_unknown_content_encodings_are_clear_errors(make_client: Any) -> None:
+    client = make_client("linear", max_body_bytes=10_000)
+    request = b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1]}]}'
+    url = "/v2/models/linear/infer"
+    unknown = client.post(url, content=request, headers={"Content-Encoding": "br"})
+    assert unknown.status_code == 415
+    assert unknown.json()["error"].startswith("Content-Encoding 'br' is not supported")
+    broken = client.post(
+        url, content=gzip.compress(request)[:-6], headers={"Content-Encoding": "gzip"}
+    )
+    assert broken.status_code == 400
+    assert "not valid gzip data" in broken.json()["error"]
+    bomb = gzip.compress(b" " * 1_000_000 + request)  # 1 KB that inflates past the limit
+    assert len(bomb) < 10_000
+    inflated = client.post(url, content=bomb, headers={"Content-Encoding": "gzip"})
+    assert inflated.status_code == 413
+    assert "more than 10000 bytes" in inflated.json()["error"]
+    fine = client.post(url, content=gzip.compress(request), headers={"Content-Encoding": "GZIP"})
+    assert fine.status_code == 200, fine.text

@@ -16,6 +16,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "media_type",
     "read_body",
+    "too_large",
 ]
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -48,14 +49,14 @@ async def read_body(receive: Receive, limit: int, content_length: bytes | None) 
                 "not a number"
             ) from None
         if declared > limit:
-            raise _too_large(declared, limit)
+            raise too_large(declared, limit)
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnectedError
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise _too_large(len(body), limit)
+            raise too_large(len(body), limit)
         return body
     chunks = [body]
     size = len(body)
@@ -66,7 +67,8 @@ async def read_body(receive: Receive, limit: int, content_length: bytes | None) 
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            # Reading stops here, so the real size is unknown: say "more than".
+            raise too_large(size, limit, streamed=True)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -85,8 +87,10 @@ def media_type(content_type: bytes | None) -> tuple[str, dict[str, str]]:
     return main.strip().lower(), parsed
 
 
-def _too_large(size: int, limit: int) -> BodyTooLargeError:
+def too_large(size: int, limit: int, *, streamed: bool = False) -> BodyTooLargeError:
+    """The 413 error for a body of ``size`` bytes (``streamed``: at least that many)."""
+    amount = f"more than {limit}" if streamed else str(size)
     return BodyTooLargeError(
-        f"request body is {size} bytes; this server accepts at most {limit} bytes",
+        f"request body is {amount} bytes; this server accepts at most {limit} bytes",
         hint="send fewer rows per request, or raise the limit with --max-body-size",
     )

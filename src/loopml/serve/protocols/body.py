@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import orjson
 
 from loopml.errors import InvalidInputError
-from loopml.serve.limits import UnsupportedMediaTypeError, media_type
+from loopml.serve.limits import UnsupportedMediaTypeError, media_type, too_large
 from loopml.serve.state import Call, Reply
 
-__all__ = ["check_json", "json_reply", "load_json"]
+__all__ = ["check_json", "decoded_body", "json_reply", "load_json"]
+
+# zlib's window-bits: 32 + 15 reads a zlib or a gzip stream (told apart by its header), -15 a
+# raw deflate stream (what some clients send as "deflate", against the RFC).
+_WBITS = {"gzip": 32 + 15, "x-gzip": 32 + 15, "deflate": 32 + 15}
 
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
@@ -40,6 +45,52 @@ def load_json(body: bytes, where: str = "request body") -> Any:
         f"{where} holds a number out of range ({detail})",
         hint="integers must fit in 64 bits; send large values as floats",
     )
+
+
+def decoded_body(call: Call, limit: int) -> bytes:
+    """The body with its ``Content-Encoding`` (gzip or deflate) undone.
+
+    Triton's client compresses requests when asked to. The decompressed size is held to
+    ``limit`` as the raw body is, so a small compressed bomb is a 413, not a full memory.
+    """
+    raw = call.header(b"content-encoding")
+    if raw is None:
+        return call.body
+    coding = raw.decode("latin-1").strip().lower()
+    if coding in ("", "identity"):
+        return call.body
+    wbits = _WBITS.get(coding)
+    if wbits is None:
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {coding!r} is not supported",
+            hint="send the body uncompressed, or compressed with gzip or deflate",
+        )
+    try:
+        return _inflate(call.body, wbits, limit)
+    except zlib.error:
+        if coding != "deflate":
+            raise InvalidInputError(
+                f"request body is not valid {coding} data", hint="check the Content-Encoding"
+            ) from None
+    try:
+        return _inflate(call.body, -15, limit)
+    except zlib.error:
+        raise InvalidInputError(
+            "request body is not valid deflate data", hint="check the Content-Encoding"
+        ) from None
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise too_large(limit + 1, limit, streamed=True)
+    out += inflater.flush()
+    if not inflater.eof:
+        raise zlib.error("truncated stream")
+    if len(out) > limit:
+        raise too_large(len(out), limit, streamed=True)
+    return out
 
 
 def check_json(call: Call, *, allow_missing: bool = True) -> None:

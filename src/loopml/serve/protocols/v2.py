@@ -8,9 +8,14 @@ Errors are ``{"error": message}`` as the specification asks.
 Clients differ in what they send, and all of these work: JSON with or without a
 Content-Type, tensors with flat or nested ``data``, and Triton's binary form, where the
 ``Inference-Header-Content-Length`` header says how much of the body is JSON and each input's
-``parameters.binary_data_size`` how many raw bytes of the rest it takes. Outputs come back as
-binary when an output asks for ``binary_data: true`` or the request sets
+``parameters.binary_data_size`` how many raw bytes of the rest it takes, and bodies compressed
+with gzip or deflate (``Content-Encoding``, which Triton's client sends when asked). Outputs
+come back as binary when an output asks for ``binary_data: true`` or the request sets
 ``binary_data_output``.
+
+Outputs that are not tensors in ONNX, such as the ``{class: probability}`` maps of a
+scikit-learn classifier converted with a ZipMap, are answered as a ``[rows, classes]`` FP32
+tensor (classes in the map's order), since the protocol has no map type.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import struct
 from typing import Any
 
 import numpy as np
+import orjson
 
 from loopml._version import __version__
 from loopml.errors import InvalidInputError, LoopMLError
 from loopml.serve.limits import UnsupportedMediaTypeError, media_type
 from loopml.serve.models import LoadedModel
-from loopml.serve.protocols.body import json_reply, load_json
+from loopml.serve.protocols.body import decoded_body, json_reply, load_json
 from loopml.serve.runtime import V2_DATATYPES
 from loopml.serve.state import Call, Reply, ServerState, infer
 
@@ -42,6 +48,7 @@ _ACCEPTED = (
 )
 _HEADER_LENGTH = b"inference-header-content-length"
 EXTENSIONS = ["binary_tensor_data"]
+_TEXT = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 async def model_infer(call: Call, state: ServerState) -> Reply:
@@ -53,7 +60,8 @@ async def model_infer(call: Call, state: ServerState) -> Reply:
             "(or application/octet-stream with the binary tensor extension)"
         )
     header_length = call.header(_HEADER_LENGTH) or params.get("json-header-size", "").encode()
-    document, binary = _split_body(call.body, header_length)
+    body = decoded_body(call, state.settings.max_body_bytes)
+    document, binary = _split_body(body, header_length)
     request = _check_request(document)
     name = call.params["name"]
     version = call.params.get("version")
@@ -155,9 +163,9 @@ def _input_arrays(inputs: list[Any], binary: bytes) -> dict[str, np.ndarray]:
                 f"{where}.shape must be a list of non-negative integers, got {shape!r:.60}"
             )
         datatype = tensor.get("datatype")
-        if datatype not in DTYPES and datatype != "BYTES":
+        if not isinstance(datatype, str) or (datatype not in DTYPES and datatype != "BYTES"):
             raise InvalidInputError(
-                f"{where}.datatype {datatype!r} is not an Open Inference Protocol datatype",
+                f"{where}.datatype {datatype!r:.40} is not an Open Inference Protocol datatype",
                 hint=f"one of {', '.join([*DTYPES, 'BYTES'])}",
             )
         parameters = tensor.get("parameters") or {}
@@ -178,6 +186,12 @@ def _input_arrays(inputs: list[Any], binary: bytes) -> dict[str, np.ndarray]:
                 raise InvalidInputError(f"{where} has no 'data' (and no binary_data_size)")
             array = _from_json(tensor["data"], datatype, count, where)
         arrays[name] = array.reshape(shape)
+    if offset != len(binary):
+        raise InvalidInputError(
+            f"the body has {len(binary) - offset} bytes after the JSON header that no input claims",
+            hint="each binary input needs parameters.binary_data_size, and "
+            "Inference-Header-Content-Length must be the JSON header's length",
+        )
     return arrays
 
 
@@ -276,28 +290,31 @@ def _reply(request: dict[str, Any], model: LoadedModel, outputs: list[Any]) -> R
     by_name = {spec.name: i for i, spec in enumerate(specs)}
     wanted = request.get("outputs")
     parameters = request.get("parameters") or {}
-    binary_default = bool(parameters.get("binary_data_output", False))
+    binary_default = _flag(parameters, "binary_data_output", False, "parameters")
     selected: list[tuple[int, bool]] = []
     if wanted:
-        for item in wanted:
+        for i, item in enumerate(wanted):
             if item["name"] not in by_name:
                 raise InvalidInputError(
                     f"output {item['name']!r} does not exist",
                     hint=f"model outputs: {', '.join(by_name)}",
                 )
             item_params = item.get("parameters") or {}
-            binary = (
-                item_params.get("binary_data", binary_default)
-                if isinstance(item_params, dict)
-                else False
-            )
-            selected.append((by_name[item["name"]], bool(binary)))
+            where = f"outputs[{i}].parameters"
+            if not isinstance(item_params, dict):
+                raise InvalidInputError(f"{where} must be an object")
+            if "classification" in item_params:
+                raise InvalidInputError(
+                    f"{where}.classification: the classification extension is not supported",
+                    hint="ask for the model's label or probabilities output instead",
+                )
+            binary = _flag(item_params, "binary_data", binary_default, where)
+            selected.append((by_name[item["name"]], binary))
     else:
         selected = [(i, binary_default) for i in range(len(specs))]
     tensors, chunks = [], []
     for index, binary in selected:
-        value = outputs[index]
-        array = value if isinstance(value, np.ndarray) else np.array(value, dtype=object)
+        array = _output_array(outputs[index])
         spec = specs[index]
         datatype = V2_DATATYPES.get(array.dtype.name, "BYTES") if array.dtype != object else "BYTES"
         tensor: dict[str, Any] = {
@@ -324,6 +341,33 @@ def _reply(request: dict[str, Any], model: LoadedModel, outputs: list[Any]) -> R
         reply.content_type = b"application/octet-stream"
         reply.headers.append((b"inference-header-content-length", str(len(header)).encode()))
     return reply
+
+
+def _flag(parameters: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = parameters.get(key, default)
+    if type(value) is not bool:
+        raise InvalidInputError(f"{where}.{key} must be true or false, got {value!r:.40}")
+    return value
+
+
+def _output_array(value: Any) -> np.ndarray:
+    """An output as a tensor; a list of ``{class: probability}`` maps becomes a matrix."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+        keys = list(value[0])
+        if all(list(row) == keys for row in value):
+            try:
+                return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+            except (TypeError, ValueError):
+                pass
+    array = np.array(value, dtype=object)
+    flat = array.reshape(-1)
+    for i, item in enumerate(flat.tolist()):
+        if not isinstance(item, str | bytes):
+            # Anything else (maps, sequences) travels as its JSON text in a BYTES tensor.
+            flat[i] = orjson.dumps(item, option=_TEXT).decode()
+    return flat.reshape(array.shape)
 
 
 def _to_binary(array: np.ndarray, datatype: str) -> bytes:
