@@ -36,18 +36,37 @@ _ROW = {
         {"type": "object", "additionalProperties": _VALUE},
     ]
 }
-_PREDICT_REQUEST = {
-    "type": "object",
-    "description": "Exactly one of instances (rows) or inputs (columns).",
-    "properties": {
-        "instances": {"type": "array", "items": {"oneOf": [_ROW, _VALUE]}},
-        "inputs": {
-            "oneOf": [
-                {"type": "object", "additionalProperties": {"type": "array", "items": _VALUE}},
-                {"type": "array", "items": {"oneOf": [_ROW, _VALUE]}},
-            ]
+_ROWS = {"type": "array", "items": {"oneOf": [_ROW, _VALUE]}, "minItems": 1}
+_COLUMNS = {
+    "oneOf": [
+        {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": _VALUE},
+            "minProperties": 1,
         },
-    },
+        _ROWS,
+    ]
+}
+
+
+def _exactly_one(forms: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An object holding exactly one of ``forms`` (plus the optional ``extra`` properties)."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {key: schema, **extra},
+                "required": [key],
+                "additionalProperties": False,
+            }
+            for key, schema in forms.items()
+        ]
+    }
+
+
+_PREDICT_REQUEST = {
+    **_exactly_one({"instances": _ROWS, "inputs": _COLUMNS}),
+    "description": "Exactly one of instances (rows) or inputs (columns).",
     "example": {"instances": [[1.0], [2.0], [3.0]]},
 }
 _PREDICT_REPLY = {
@@ -60,29 +79,50 @@ _PREDICT_REPLY = {
     },
     "required": ["predictions", "model", "version", "request_id"],
 }
-_TENSOR = {
+_DATATYPE = {
+    "type": "string",
+    "enum": [
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+        "BYTES",
+    ],
+}
+_SHAPE = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+_PARAMETERS = {
     "type": "object",
+    "additionalProperties": {
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+    },
+}
+_INPUT_TENSOR = {
+    "type": "object",
+    "description": "Row-major data, flat or nested to match the shape.",
     "properties": {
         "name": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "datatype": {
-            "type": "string",
-            "enum": [
-                "BOOL",
-                "UINT8",
-                "UINT16",
-                "UINT32",
-                "UINT64",
-                "INT8",
-                "INT16",
-                "INT32",
-                "INT64",
-                "FP16",
-                "FP32",
-                "FP64",
-                "BYTES",
-            ],
-        },
+        "shape": _SHAPE,
+        "datatype": _DATATYPE,
+        "parameters": _PARAMETERS,
+        "data": {"type": "array"},
+    },
+    "required": ["name", "shape", "datatype", "data"],
+}
+_OUTPUT_TENSOR = {
+    "type": "object",
+    "description": "With parameters.binary_data_size instead of data when sent as binary.",
+    "properties": {
+        "name": {"type": "string"},
+        "shape": _SHAPE,
+        "datatype": _DATATYPE,
         "parameters": {"type": "object"},
         "data": {"type": "array"},
     },
@@ -92,13 +132,13 @@ _INFER_REQUEST = {
     "type": "object",
     "properties": {
         "id": {"type": "string"},
-        "parameters": {"type": "object"},
-        "inputs": {"type": "array", "items": _TENSOR, "minItems": 1},
+        "parameters": _PARAMETERS,
+        "inputs": {"type": "array", "items": _INPUT_TENSOR, "minItems": 1},
         "outputs": {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+                "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
                 "required": ["name"],
             },
         },
@@ -111,9 +151,78 @@ _INFER_REPLY = {
         "model_name": {"type": "string"},
         "model_version": {"type": "string"},
         "id": {"type": "string"},
-        "outputs": {"type": "array", "items": _TENSOR},
+        "parameters": {"type": "object"},
+        "outputs": {"type": "array", "items": _OUTPUT_TENSOR},
     },
     "required": ["model_name", "outputs"],
+}
+_SPLIT = {
+    "type": "object",
+    "description": "pandas orient='split'",
+    "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "array", "items": {"type": "array", "items": _VALUE}, "minItems": 1},
+        "index": {"type": "array"},
+    },
+    "required": ["data"],
+    "additionalProperties": False,
+}
+_RECORDS = {
+    "type": "array",
+    "items": {"type": "object", "additionalProperties": _VALUE},
+    "minItems": 1,
+}
+_INVOCATIONS_REQUEST = _exactly_one(
+    {
+        "dataframe_split": _SPLIT,
+        "dataframe_records": _RECORDS,
+        "instances": _ROWS,
+        "inputs": _COLUMNS,
+    },
+    params={"type": "object", "description": "accepted and ignored: ONNX models take none"},
+)
+_STATUS = {
+    "live": {"type": "object", "properties": {"live": {"type": "boolean"}}, "required": ["live"]},
+    "ready": {
+        "type": "object",
+        "properties": {"ready": {"type": "boolean"}},
+        "required": ["ready"],
+    },
+}
+_SERVER_METADATA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "extensions": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["name", "version", "extensions"],
+}
+_META_TENSOR = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": _DATATYPE,
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
+    },
+    "required": ["name", "datatype", "shape"],
+    "description": "-1 marks a dimension of any size",
+}
+_MODEL_METADATA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": _META_TENSOR},
+        "outputs": {"type": "array", "items": _META_TENSOR},
+    },
+    "required": ["name", "platform", "inputs", "outputs"],
+}
+_MODEL_READY = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+    "required": ["name", "ready"],
 }
 
 
@@ -166,7 +275,17 @@ def openapi_spec(state: Any) -> dict[str, Any]:
     infer = {
         "post": {
             "summary": "Open Inference Protocol inference (JSON, or binary tensors)",
-            "requestBody": json_body(_INFER_REQUEST),
+            "description": "Triton's binary tensor extension: the body is the JSON header "
+            "followed by raw tensor bytes, the Inference-Header-Content-Length header gives the "
+            "JSON's length and each binary input has parameters.binary_data_size. Bodies may be "
+            "gzip or deflate compressed (Content-Encoding).",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _INFER_REQUEST},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
             "responses": answers(_INFER_REPLY, _ERROR, *predict_codes),
         }
     }
@@ -189,44 +308,28 @@ def openapi_spec(state: Any) -> dict[str, Any]:
         "/invocations": {
             "post": {
                 "summary": "MLflow scoring format",
+                "description": "MLflow 2's JSON forms and CSV (header row optional; RFC 4180's "
+                "header=present|absent is honoured). MLflow 1.x's content types are understood "
+                "too, and answered as MLflow 1.x did: a bare list of predictions.",
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "dataframe_split": {
-                                        "type": "object",
-                                        "properties": {
-                                            "columns": {
-                                                "type": "array",
-                                                "items": {"type": "string"},
-                                            },
-                                            "data": {
-                                                "type": "array",
-                                                "items": {"type": "array", "items": _VALUE},
-                                            },
-                                        },
-                                    },
-                                    "dataframe_records": {
-                                        "type": "array",
-                                        "items": {"type": "object", "additionalProperties": _VALUE},
-                                    },
-                                    "instances": {"type": "array"},
-                                    "inputs": {"oneOf": [{"type": "object"}, {"type": "array"}]},
-                                    "params": {"type": "object"},
-                                },
-                            }
-                        },
+                        "application/json": {"schema": _INVOCATIONS_REQUEST},
                         "text/csv": {"schema": {"type": "string"}},
+                        "application/json; format=pandas-split": {"schema": _SPLIT},
+                        "application/json; format=pandas-records": {"schema": _RECORDS},
                     },
                 },
                 "responses": answers(
                     {
-                        "type": "object",
-                        "properties": {"predictions": {"type": "array"}},
-                        "required": ["predictions"],
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "properties": {"predictions": {"type": "array"}},
+                                "required": ["predictions"],
+                            },
+                            {"type": "array", "description": "for MLflow 1.x content types"},
+                        ]
                     },
                     _MLFLOW_ERROR,
                     *predict_codes,
@@ -240,13 +343,18 @@ def openapi_spec(state: Any) -> dict[str, Any]:
                     {
                         "oneOf": [
                             {"$ref": "#/components/schemas/Feedback"},
-                            {"type": "array", "items": {"$ref": "#/components/schemas/Feedback"}},
+                            {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/Feedback"},
+                                "minItems": 1,
+                            },
                             {
                                 "type": "object",
                                 "properties": {
                                     "feedback": {
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/Feedback"},
+                                        "minItems": 1,
                                     }
                                 },
                                 "required": ["feedback"],
@@ -264,16 +372,16 @@ def openapi_spec(state: Any) -> dict[str, Any]:
                 ),
             }
         },
-        "/v2": get("Server metadata"),
-        "/v2/health/live": get("Server is live"),
-        "/v2/health/ready": get("Server is ready", None, None, "503"),
-        "/v2/models/{name}": get("Model metadata", None, [name_param], "404"),
-        "/v2/models/{name}/ready": get("Model is ready", None, [name_param], "404"),
+        "/v2": get("Server metadata", _SERVER_METADATA),
+        "/v2/health/live": get("Server is live", _STATUS["live"]),
+        "/v2/health/ready": get("Server is ready", _STATUS["ready"], None, "503"),
+        "/v2/models/{name}": get("Model metadata", _MODEL_METADATA, [name_param], "404"),
+        "/v2/models/{name}/ready": get("Model is ready", _MODEL_READY, [name_param], "404"),
         "/v2/models/{name}/versions/{version}": get(
-            "Model version metadata", None, [name_param, version_param], "404"
+            "Model version metadata", _MODEL_METADATA, [name_param, version_param], "404"
         ),
         "/v2/models/{name}/versions/{version}/ready": get(
-            "Model version is ready", None, [name_param, version_param], "404"
+            "Model version is ready", _MODEL_READY, [name_param, version_param], "404"
         ),
         "/v2/models/{name}/infer": {"post": {**infer["post"], "parameters": [name_param]}},
         "/v2/models/{name}/versions/{version}/infer": {
