@@ -14,6 +14,7 @@ from loopml.serve.state import Call, Reply
 
 __all__ = ["check_json", "decoded_body", "json_reply", "load_json"]
 
+_BOM = b"\xef\xbb\xbf"
 # zlib's window-bits: 32 + 15 reads a zlib or a gzip stream (told apart by its header), -15 a
 # raw deflate stream (what some clients send as "deflate", against the RFC).
 _WBITS = {"gzip": 32 + 15, "x-gzip": 32 + 15, "deflate": 32 + 15}
@@ -22,29 +23,46 @@ _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
 
 def load_json(body: bytes, where: str = "request body") -> Any:
-    """Parse ``body``; a clear error for empty bodies, bad JSON and NaN/Infinity literals."""
+    """Parse ``body``; a clear error for empty bodies, bad JSON and NaN/Infinity literals.
+
+    A leading UTF-8 byte-order mark (some Windows clients write one) is skipped.
+    """
     if not body:
         raise InvalidInputError(f"{where} is empty; expected a JSON document")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         detail = str(exc)
-    try:  # orjson is strict; the stdlib accepts NaN/Infinity, which tells us what went wrong
+    if body.startswith(_BOM):  # checked only on failure: the common case pays nothing
+        return load_json(body[len(_BOM) :], where)
+    raise _explain(body, detail, where)
+
+
+def _explain(body: bytes, detail: str, where: str) -> InvalidInputError:
+    """Why orjson refused ``body``, in the client's terms."""
+    if detail.startswith("depth limit"):
+        return InvalidInputError(
+            f"{where} nests arrays or objects more than 1024 levels deep",
+            hint="send rows as lists of values; no request needs that much nesting",
+        )
+    try:  # the stdlib is laxer; what it accepts and orjson does not tells what went wrong
         json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInputError(
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return InvalidInputError(
             f"{where} is not valid JSON: {detail}",
             hint="check the JSON syntax, e.g. with `python -m json.tool`",
-        ) from None
+        )
     if b"NaN" in body or b"Infinity" in body:
-        raise InvalidInputError(
+        return InvalidInputError(
             f"{where} contains NaN or Infinity, which are not JSON values",
             hint="send missing values as null, and only if the model accepts them",
         )
-    raise InvalidInputError(
-        f"{where} holds a number out of range ({detail})",
-        hint="integers must fit in 64 bits; send large values as floats",
-    )
+    if "number" in detail:
+        return InvalidInputError(
+            f"{where} holds a number out of range ({detail})",
+            hint="send numbers that fit in a 64-bit float",
+        )
+    return InvalidInputError(f"{where} cannot be read: {detail}")
 
 
 def decoded_body(call: Call, limit: int) -> bytes:

@@ -206,11 +206,19 @@ def _from_json_values(data: Any, datatype: str, count: int, where: str) -> np.nd
         data = [data]
     try:
         array = np.array(data)
+        if array.dtype == object:
+            raise ValueError("mixed values")
+        flat = array.reshape(-1)
     except (ValueError, TypeError):
-        raise InvalidInputError(
-            f"{where}.data is ragged: nested lists of different lengths"
-        ) from None
-    flat = array.reshape(-1) if array.dtype != object else np.array(_flatten(data), dtype=object)
+        # Ragged, mixed, or nested deeper than numpy's 64 dimensions: the data is row-major
+        # whatever its nesting, so flatten it by hand; the count is checked against the shape.
+        leaves = _flatten(data)
+        try:
+            flat = np.array(leaves)
+        except (ValueError, TypeError):
+            flat = np.array(leaves, dtype=object)
+        if flat.ndim != 1:
+            flat = np.array(leaves, dtype=object)
     if flat.size != count:
         raise InvalidInputError(
             f"{where}.data has {flat.size} values but shape asks for {count}",
@@ -266,10 +274,19 @@ def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> np.ndarra
     return array
 
 
-def _flatten(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return [item for part in data for item in _flatten(part)]
-    return [data]
+def _flatten(data: list[Any]) -> list[Any]:
+    """The leaves of nested lists in order, without recursion (nesting depth is the client's)."""
+    leaves: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            leaves.append(item)
+        else:
+            stack.pop()
+    return leaves
 
 
 def _fits(value: Any, datatype: str) -> bool:
