@@ -222,3 +222,25 @@ def test_the_torch_mlp_trains_packages_and_registers(
     assert result.best["candidate"] == "mlp"
     assert result.gates_passed
     assert "champion" in result.model["aliases"]
+
+
+def test_a_project_that_allows_pickles_tags_its_version_with_the_opt_in(
+    tmp_path: Path, settings: Settings
+) -> None:
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project)
+    text = (project / "loopml.yaml").read_text(encoding="utf-8")
+    opted = text.replace(
+        "model:\n  name: quickstart", "model:\n  name: quickstart\n  allow_pickle: true"
+    )
+    assert opted != text
+    (project / "loopml.yaml").write_text(opted, encoding="utf-8")
+    run_project(project, settings=settings, trials=1)
+    registry = _registry(settings)
+    version = registry.resolve("quickstart:1")  # type: ignore[attr-defined]
+    assert version.tags["loopml.allow_pickle"] == "true"
+    assert registry.read_artifact("quickstart", 1, "model.pkl")  # type: ignore[attr-defined]
+    (project / "loopml.yaml").write_text(text, encoding="utf-8")
+    run_project(project, settings=settings, trials=1)
+    plain = registry.resolve("quickstart:2")  # type: ignore[attr-defined]
+    assert "loopml.allow_pickle" not in plain.tags

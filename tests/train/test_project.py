@@ -122,7 +122,9 @@ def test_a_yaml_syntax_error_names_the_line() -> None:
 
 def test_sections_of_later_stages_are_accepted_as_is() -> None:
     spec = parse_project(GOOD + "serving: {traffic: {champion: 90}}\nloop: {every: 1d}\n")
-    assert spec.serving == {"traffic": {"champion": 90}}
+    assert spec.loop == {"every": "1d"}
+    # serving is typed: a mapping of targets to weights is the project model's policy.
+    assert spec.serving.traffic_specs(spec.model_name) == {"demo": "champion=90"}
 
 
 def test_a_missing_project_file_says_how_to_create_one(tmp_path: Path) -> None:

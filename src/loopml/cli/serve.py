@@ -1,10 +1,24 @@
 """``loopml serve``: run the inference server, and change its traffic split while it runs.
 
+    loopml serve                                    # in a project folder: its serving section
+    loopml serve --project examples/quickstart      # the same, from elsewhere
     loopml serve --model churn@champion --model churn@challenger \\
                  --traffic churn=champion=90,challenger=10 --port 8000 --workers 2
     loopml serve traffic churn champion=50 challenger=50 --url http://127.0.0.1:8000
     loopml serve traffic churn                      # show the policy in force
+    loopml serve list                               # deployments and their traffic
     loopml serve recover-log                        # roll spools left by kill -9 into Parquet
+
+Where settings come from: a flag, else the ``serving`` section of the project's ``loopml.yaml``
+(``--project DIR``, or the current folder when it has one), else the built-in default. What to
+serve: ``--model``/``--model-file`` when given (the file's ``models`` and ``traffic`` are then
+ignored), else the file's ``models`` (default: the project's model ``@champion``).
+
+A running server records itself in the store's ``deployments`` table under its name
+(``--name``, else ``serving.name``, else ``HOST:PORT``); traffic changes go there, audited,
+and every worker applies them. Pickles: there is no server flag. A version's pickle is served
+only when the version carries its project's opt-in (``model.allow_pickle: true`` in
+``loopml.yaml`` when it was registered) and has no ONNX file; ``--model-file`` serves ONNX only.
 """
 
 from __future__ import annotations
@@ -12,28 +26,24 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loopml.cli.deployments import list_deployments
 from loopml.cli.output import print_json, stdout
 from loopml.errors import BackendUnavailableError, ConfigError, LoopMLError
+
+if TYPE_CHECKING:
+    from loopml.train.project import Project
 
 app = typer.Typer(
     help="Serve registered models over HTTP (ONNX on onnxruntime), and steer their traffic.",
     invoke_without_command=True,
 )
+app.command("list")(list_deployments)
 
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "kib": 1024,
-    "mb": 10**6,
-    "mib": 2**20,
-    "gb": 10**9,
-    "gib": 2**30,
-}
+_FROM_FILE = "Default: the project's serving section, else {}."
 
 
 @app.callback()
@@ -45,43 +55,96 @@ def serve(
             "--model",
             "-m",
             help="NAME@ALIAS, NAME:VERSION or NAME (latest); repeat for several. The first "
-            "one's name answers /predict and /invocations.",
+            "one's name answers /predict and /invocations. Default: the project's "
+            "serving.models (its model @champion).",
         ),
     ] = None,
     model_file: Annotated[
         list[str] | None,
         typer.Option(
-            "--model-file", help="NAME=PATH of an ONNX file to serve without the registry."
+            "--model-file",
+            help="NAME=PATH of an ONNX file to serve without the registry (ONNX only: "
+            "pickles are served only from registry versions that opted in).",
         ),
     ] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers).")] = 1,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            help="Project folder whose loopml.yaml serving section to use. Default: the "
+            "current folder when it has a loopml.yaml.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Deployment name in the store. Default: serving.name, else HOST:PORT."
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on. " + _FROM_FILE.format("127.0.0.1"))
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on. " + _FROM_FILE.format("8000"))
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (uvicorn workers). " + _FROM_FILE.format(1))
+    ] = None,
     traffic: Annotated[
         list[str] | None,
         typer.Option(
-            help="NAME=SPEC, e.g. churn=champion=90,challenger=10,candidate=shadow; repeatable."
+            help="NAME=SPEC, e.g. churn=champion=90,challenger=10,candidate=shadow; repeatable; "
+            "overrides serving.traffic for that model."
         ),
     ] = None,
     sticky_header: Annotated[
-        str, typer.Option(help="Request header whose value pins a caller to one version.")
-    ] = "X-Loopml-Key",
-    max_body_size: Annotated[str, typer.Option(help="Largest request body, e.g. 10MiB.")] = "10MiB",
-    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one call.")] = True,
-    batch_max_rows: Annotated[int, typer.Option(help="Most rows in one merged call.")] = 512,
+        str | None,
+        typer.Option(
+            help="Request header whose value pins a caller to one version. "
+            + _FROM_FILE.format("X-Loopml-Key")
+        ),
+    ] = None,
+    max_body_size: Annotated[
+        str | None,
+        typer.Option(help="Largest request body, e.g. 10MiB. " + _FROM_FILE.format("10MiB")),
+    ] = None,
+    batching: Annotated[
+        bool | None,
+        typer.Option(help="Merge concurrent requests into one call. " + _FROM_FILE.format("on")),
+    ] = None,
+    batch_max_rows: Annotated[
+        int | None, typer.Option(help="Most rows in one merged call. " + _FROM_FILE.format(512))
+    ] = None,
     batch_max_wait_ms: Annotated[
-        float, typer.Option(help="Longest a request waits for others to join its batch.")
-    ] = 2.0,
+        float | None,
+        typer.Option(
+            help="Longest a request waits for others to join its batch. " + _FROM_FILE.format(2)
+        ),
+    ] = None,
     reload_interval: Annotated[
-        float, typer.Option(help="Seconds between checks for alias moves in the registry.")
-    ] = 2.0,
-    log: Annotated[bool, typer.Option(help="Keep the prediction log.")] = True,
+        float | None,
+        typer.Option(
+            help="Seconds between checks for alias moves and traffic changes. "
+            + _FROM_FILE.format(2)
+        ),
+    ] = None,
+    log: Annotated[
+        bool | None, typer.Option(help="Keep the prediction log. " + _FROM_FILE.format("on"))
+    ] = None,
     log_dir: Annotated[
-        Path | None, typer.Option(help="Prediction log folder (default <home>/serving/logs).")
+        Path | None,
+        typer.Option(
+            help="Prediction log folder. Default: serving.prediction_log.folder (relative to "
+            "the project), else <home>/serving/logs."
+        ),
     ] = None,
     allow_pickle: Annotated[
         bool,
-        typer.Option(help="Serve pickled models that have no ONNX artifact (runs their code)."),
+        typer.Option(
+            hidden=True,
+            help="Removed: the opt-in to serve a pickle is recorded on each version by its "
+            "project (model.allow_pickle: true).",
+        ),
     ] = False,
     admin_token: Annotated[
         str | None,
@@ -94,51 +157,94 @@ def serve(
         return
     from loopml.config import Settings
     from loopml.serve.settings import ServeSettings
+    from loopml.tracking.store import now_ms
+    from loopml.train.serving_spec import ServingSpec, parse_size
 
+    if allow_pickle:
+        # Kept only to explain itself: consent to run a pickle's code belongs to the project
+        # that produced the version, and travels with the version to every server.
+        raise ConfigError(
+            "--allow-pickle is no longer a server option: a version's pickle is served only "
+            "when the version itself opts in",
+            hint="set model.allow_pickle: true in loopml.yaml and re-run `loopml run`; the new "
+            "version is tagged loopml.allow_pickle=true",
+        )
+    found = find_project(project)
+    serving = found.spec.serving if found is not None else ServingSpec()
     files = dict(_pair(item, "--model-file") for item in model_file or [])
     policies = dict(_pair(item, "--traffic") for item in traffic or [])
-    if not model and not files:
+    if model or files:
+        refs = list(model or ())
+    elif found is not None:
+        model_name = found.spec.model_name
+        refs = serving.references(model_name)
+        policies = {**serving.traffic_specs(model_name), **policies}
+    else:
         raise ConfigError(
-            "nothing to serve: give at least one --model",
-            hint="loopml serve --model NAME@champion (see loopml models list)",
+            "nothing to serve: give at least one --model, or run in a project folder",
+            hint="loopml serve --model NAME@champion (see loopml models list), "
+            "or loopml serve --project DIR",
         )
+    host = host if host is not None else serving.host
+    port = port if port is not None else serving.port
+    workers = workers if workers is not None else serving.workers
     if workers < 1:
         raise ConfigError(f"--workers is {workers}; it must be at least 1")
     base = Settings.from_env()
     settings = ServeSettings(
-        models=tuple(model or ()),
+        models=tuple(refs),
         model_files=files,
         traffic=policies,
-        sticky_header=sticky_header,
-        max_body_bytes=parse_size(max_body_size),
-        batching=batching,
-        batch_max_rows=batch_max_rows,
-        batch_max_wait_ms=batch_max_wait_ms,
-        reload_interval_s=reload_interval,
-        log_predictions=log,
-        log_dir=str(log_dir.absolute()) if log_dir else str(settings_log(base.home)),
-        allow_pickle=allow_pickle,
+        sticky_header=sticky_header or serving.sticky_header,
+        max_body_bytes=(
+            parse_size(max_body_size, what="--max-body-size")
+            if max_body_size is not None
+            else serving.max_body_bytes
+        ),
+        batching=batching if batching is not None else serving.batching.enabled,
+        batch_max_rows=batch_max_rows or serving.batching.max_rows,
+        batch_max_wait_ms=(
+            batch_max_wait_ms if batch_max_wait_ms is not None else serving.batching.max_wait_ms
+        ),
+        reload_interval_s=reload_interval or serving.reload_interval_s,
+        log_predictions=log if log is not None else serving.prediction_log.enabled,
+        log_dir=str(_log_folder(log_dir, found, serving, base.home)),
         admin_token=admin_token,
         state_dir=str((base.home / "serving" / "state" / f"{host}-{port}").absolute()),
+        deployment=name or serving.name or f"{host}:{port}",
+        launched_at_ms=now_ms(),
     )
     run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def find_project(folder: Path | None) -> Project | None:
+    """The project of ``--project``, else of the current folder if it has a ``loopml.yaml``."""
+    from loopml.train.project import PROJECT_FILE, load_project
+
+    if folder is not None:
+        return load_project(folder)
+    if (Path.cwd() / PROJECT_FILE).is_file():
+        return load_project(Path.cwd())
+    return None
 
 
 def settings_log(home: Path) -> Path:
     return (home / "serving" / "logs").absolute()
 
 
+def _log_folder(flag: Path | None, found: Project | None, serving: Any, home: Path) -> Path:
+    if flag is not None:
+        return flag.absolute()
+    if found is not None and serving.prediction_log.folder:
+        return found.path(serving.prediction_log.folder).absolute()
+    return settings_log(home)
+
+
 def run_server(settings: Any, *, host: str, port: int, workers: int, log_level: str) -> None:
     """Start uvicorn (uvloop + httptools) with the app built from ``settings``."""
     import uvicorn
 
-    from loopml.serve.routing import TrafficPolicy, TrafficStore
-
     state = Path(str(settings.state_dir))
-    store = TrafficStore(state)
-    store.clear()  # a policy left by an earlier server must not override --traffic
-    if settings.traffic:
-        store.write({name: TrafficPolicy.parse(spec) for name, spec in settings.traffic.items()})
     os.environ.update(settings.to_env())
     common: dict[str, Any] = {
         "host": host,
@@ -154,7 +260,10 @@ def run_server(settings: Any, *, host: str, port: int, workers: int, log_level: 
         from loopml.serve.app import create_app
 
         application = create_app(settings)  # load now: a bad --model fails before binding
-        stdout.print(f"serving {', '.join(_served(application))} on http://{host}:{port}")
+        stdout.print(
+            f"serving {', '.join(_served(application))} on http://{host}:{port}"
+            f"{_deployment_note(settings)}"
+        )
         uvicorn.run(application, **common)
         return
     metrics_dir = state / "prometheus"
@@ -162,8 +271,10 @@ def run_server(settings: Any, *, host: str, port: int, workers: int, log_level: 
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     _check_references(settings)
+    served = [*settings.models, *(f"{n}={p}" for n, p in settings.model_files.items())]
     stdout.print(
-        f"serving {', '.join(settings.models)} on http://{host}:{port} ({workers} workers)"
+        f"serving {', '.join(served)} on http://{host}:{port} ({workers} workers)"
+        f"{_deployment_note(settings)}"
     )
     uvicorn.run("loopml.serve.app:create_app_from_env", factory=True, workers=workers, **common)
 
@@ -176,17 +287,30 @@ def traffic_command(
         typer.Argument(help="SELECTOR=WEIGHT or SELECTOR=shadow, e.g. champion=90 challenger=10."),
     ] = None,
     url: Annotated[
-        str, typer.Option(help="Base URL of the running server.")
-    ] = "http://127.0.0.1:8000",
+        str | None,
+        typer.Option(
+            help="Base URL of the running server. Default: the project's serving host and "
+            "port, else http://127.0.0.1:8000."
+        ),
+    ] = None,
     token: Annotated[
         str | None, typer.Option(envvar="LOOPML_SERVE_ADMIN_TOKEN", help="Admin token.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show or change how a served model's traffic is split between its versions."""
+    """Show or change how a served model's traffic is split between its versions.
+
+    The server writes a change to its deployment in the store (audited, with you as the
+    actor), and every one of its workers applies it within one reload interval.
+    """
     import httpx
 
-    headers = {"authorization": f"Bearer {token}"} if token else {}
+    from loopml.tracking.environment import current_user
+
+    url = url or _project_url()
+    headers = {"x-loopml-actor": current_user()}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     try:
         if split:
             response = httpx.put(
@@ -232,19 +356,23 @@ def recover_log(
 
 def parse_size(text: str) -> int:
     """``"10MiB"`` → 10485760; plain numbers are bytes."""
-    cleaned = text.strip().lower().replace(" ", "")
-    digits = cleaned.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = cleaned[len(digits) :]
-    try:
-        value = float(digits)
-    except ValueError:
-        value = -1
-    if unit not in _SIZE_UNITS or value <= 0:
-        raise ConfigError(
-            f"--max-body-size has value {text!r}; expected a size such as 10MiB or 5000000",
-            hint="units: B, KB, KiB, MB, MiB, GB, GiB",
-        )
-    return int(value * _SIZE_UNITS[unit])
+    from loopml.train.serving_spec import parse_size as parse
+
+    return parse(text, what="--max-body-size")
+
+
+def _project_url() -> str:
+    found = find_project(None)
+    if found is None:
+        return "http://127.0.0.1:8000"
+    serving = found.spec.serving
+    # A server listening on every interface is reached on this machine through loopback.
+    host = "127.0.0.1" if serving.host in ("0.0.0.0", "::", "") else serving.host
+    return f"http://{host}:{serving.port}"
+
+
+def _deployment_note(settings: Any) -> str:
+    return f" (deployment {settings.deployment})" if settings.deployment else ""
 
 
 def _pair(item: str, option: str) -> tuple[str, str]:
@@ -263,7 +391,10 @@ def _check_references(settings: Any) -> None:
     """Fail before forking workers if a reference resolves to nothing."""
     from loopml.config import Settings
     from loopml.serve.app import default_source
+    from loopml.serve.routing import TrafficPolicy
 
+    for spec in settings.traffic.values():
+        TrafficPolicy.parse(spec)
     source = default_source(settings, Settings.from_env())
     for ref in settings.models:
         source.resolve(ref)

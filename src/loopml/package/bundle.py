@@ -6,6 +6,11 @@ A packaged model is up to three files, logged under ``model/`` in the run's arti
 - ``model_card.json`` — signature, metrics, lineage, versions, parity report, checksums;
 - ``model.pkl`` — only with ``allow_pickle=True``: loading a pickle executes code, so a
   project has to opt in before anything may serve one.
+
+The opt-in travels with the registered version as the tag :data:`ALLOW_PICKLE_TAG`
+(``loopml.allow_pickle=true``, set by ``loopml run`` when ``model.allow_pickle`` is true in
+``loopml.yaml``); a server loads a version's pickle only when that tag says so and the
+version has no ONNX file.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from loopml.tracking.client import Client
 
 __all__ = [
+    "ALLOW_PICKLE_TAG",
     "ARTIFACT_PATH",
     "CARD_FILE",
     "ONNX_FILE",
@@ -48,6 +54,8 @@ ARTIFACT_PATH = "model"
 ONNX_FILE = "model.onnx"
 CARD_FILE = "model_card.json"
 PICKLE_FILE = "model.pkl"
+#: Version tag that lets servers load the version's pickle (value ``"true"``).
+ALLOW_PICKLE_TAG = "loopml.allow_pickle"
 
 
 @dataclass(frozen=True)

@@ -633,6 +633,7 @@ class ProjectRun:
                     **spec.model.tags,
                     "loopml.gates": "passed" if evaluation.gates_passed else "failed",
                     "loopml.candidate": trained.best.candidate,
+                    **_pickle_opt_in(spec.model.allow_pickle),
                 },
             )
             registration = assign_aliases(
@@ -774,6 +775,17 @@ def run_project(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _pickle_opt_in(allow_pickle: bool) -> dict[str, str]:
+    """The version tag that lets servers load this version's pickle, when the project opts in.
+
+    Recorded on the version (not read from the project at serving time) so that the consent
+    travels with the model to whichever server loads it.
+    """
+    from loopml.package.bundle import ALLOW_PICKLE_TAG
+
+    return {ALLOW_PICKLE_TAG: "true"} if allow_pickle else {}
 
 
 def _override(

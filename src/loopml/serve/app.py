@@ -43,9 +43,9 @@ from loopml.serve.metrics import ServeMetrics
 from loopml.serve.models import ModelLoader, ModelTable
 from loopml.serve.predlog import PredictionLog
 from loopml.serve.protocols.admin import UnauthorizedError
-from loopml.serve.routing import Router, TrafficPolicy, TrafficStore
+from loopml.serve.routing import Router, TrafficPolicy
 from loopml.serve.settings import ServeSettings
-from loopml.serve.source import ModelSource
+from loopml.serve.source import ModelSource, RegistrySource
 from loopml.serve.state import Call, Reply, ServerState
 
 __all__ = ["STATUS_BY_ERROR", "ServingApp", "create_app", "create_app_from_env", "status_for"]
@@ -213,9 +213,13 @@ def create_app(
 
     ``source`` defaults to the loopml registry of :class:`loopml.config.Settings`, plus the
     ONNX files in ``settings.model_files``. ``home`` (default: ``LOOPML_HOME``) holds the
-    prediction log and the shared state unless the settings place them elsewhere.
+    prediction log and the shared state unless the settings place them elsewhere. With
+    ``settings.deployment`` and a registry source, the running server records itself in the
+    store's ``deployments`` table and shares traffic changes through it
+    (:mod:`loopml.serve.deployment`).
     """
     from loopml.config import Settings
+    from loopml.serve.deployment import traffic_store
 
     base = Settings.from_env()
     home = home or base.home
@@ -245,7 +249,7 @@ def create_app(
     router = Router(table)
     for name, spec in settings.traffic.items():
         router.set_policy(name, TrafficPolicy.parse(spec))
-    traffic = TrafficStore(settings.state_path(home))
+    traffic = traffic_store(settings, source)
     state = ServerState(settings, table, loader, router, metrics, log, traffic, load)
     return ServingApp(state, _starlette(state))
 
@@ -256,7 +260,7 @@ def create_app_from_env() -> ServingApp:
 
 
 def default_source(settings: ServeSettings, base: Any) -> ModelSource:
-    from loopml.serve.source import FileSource, RegistrySource
+    from loopml.serve.source import FileSource
 
     files = FileSource(dict(settings.model_files.items()))
     if not settings.models:
@@ -272,8 +276,9 @@ def default_source(settings: ServeSettings, base: Any) -> ModelSource:
 class _Combined:
     """Registry models and file models side by side (names decide which source answers)."""
 
-    def __init__(self, registry: ModelSource, files: ModelSource, file_names: set[str]) -> None:
+    def __init__(self, registry: RegistrySource, files: ModelSource, file_names: set[str]) -> None:
         self._registry, self._files, self._names = registry, files, file_names
+        self.registry = registry.registry  # where the deployment is recorded
 
     def _pick(self, name: str) -> ModelSource:
         return self._files if name in self._names else self._registry
@@ -283,8 +288,8 @@ class _Combined:
 
         return self._pick(parse_ref(ref).name).resolve(ref)
 
-    def fetch(self, name: str, version: str, *, allow_pickle: bool = False) -> Any:
-        return self._pick(name).fetch(name, version, allow_pickle=allow_pickle)
+    def fetch(self, name: str, version: str) -> Any:
+        return self._pick(name).fetch(name, version)
 
 
 def _starlette(state: ServerState) -> Any:
@@ -294,6 +299,7 @@ def _starlette(state: ServerState) -> Any:
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
+    from loopml.serve.deployment import close_deployment, open_deployment
     from loopml.serve.openapi import DOCS_HTML, openapi_spec
     from loopml.serve.protocols import admin, mlflow, v2
     from loopml.serve.reload import Reloader
@@ -311,6 +317,7 @@ def _starlette(state: ServerState) -> Any:
             converter = asyncio.get_running_loop().create_task(state.log.convert_forever())
         if state.metrics is not None:
             state.metrics.start(state.load)
+        await open_deployment(state)
         reloader.start()
         # Everything loaded so far (models, libraries) lives as long as the server: move it
         # out of the garbage collector's sight, or every full collection walks it again.
@@ -328,6 +335,7 @@ def _starlette(state: ServerState) -> Any:
                 state.log.close()
             if state.metrics is not None:
                 state.metrics.stop()
+            await close_deployment(state)
 
     async def metrics(request: Request) -> Response:
         if state.metrics is None:

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from loopml.errors import InvalidInputError, NotFoundError
+from loopml.errors import InvalidInputError, LoopMLError, NotFoundError
 from loopml.serve.batching import Batcher, BatchObserver, Load
 from loopml.serve.feed import FeedBuilder
 from loopml.serve.runtime import Engine, ModelSchema, load_engine
 from loopml.serve.settings import ServeSettings
-from loopml.serve.source import ModelSource
+from loopml.serve.source import ModelPackage, ModelSource
 
-__all__ = ["LoadedModel", "ModelLoader", "ModelTable", "Target"]
+__all__ = ["LoadedModel", "ModelLoader", "ModelTable", "Target", "check_servable"]
 
 
 @dataclass(eq=False)
@@ -176,13 +176,15 @@ class ModelLoader:
     def load(self, name: str, version: str) -> LoadedModel:
         """Fetch and load one version (blocking: call it off the event loop when serving)."""
         settings = self._settings
-        package = self.source.fetch(name, version, allow_pickle=settings.allow_pickle)
+        package = self.source.fetch(name, version)
         label = f"{name}:{version}"
+        check_servable(package, label)
         engine, seconds = load_engine(
             package.onnx,
             package.pickle,
             package.signature,
-            allow_pickle=settings.allow_pickle,
+            # The version's own opt-in, never a server-wide switch: see loopml.serve.source.
+            allow_pickle=package.allow_pickle,
             threads=settings.ort_threads,
             label=label,
         )
@@ -207,4 +209,27 @@ class ModelLoader:
             load_seconds=seconds,
             sha256=package.sha256,
             card=package.card,
+        )
+
+
+def check_servable(package: ModelPackage, label: str) -> None:
+    """Refuse, with the way out, a version that has no ONNX file and no pickle opt-in.
+
+    Serving loads ONNX. A pickle is loaded only when its version carries the project's opt-in
+    (``loopml.allow_pickle=true``), because loading a pickle executes code.
+    """
+    if package.onnx is not None:
+        return
+    if not package.allow_pickle:
+        raise LoopMLError(
+            f"model {label} has no ONNX artifact, and its version does not opt in to "
+            "serving its pickle (loading a pickle executes code)",
+            hint="set model.allow_pickle: true in loopml.yaml and re-run `loopml run`: the new "
+            "version carries the opt-in (tag loopml.allow_pickle=true); or package the model "
+            "to ONNX",
+        )
+    if package.pickle is None:
+        raise NotFoundError(
+            f"model {label} opts in to serving a pickle, but has neither model.onnx nor model.pkl",
+            hint="re-run `loopml run` to package and register the model again",
         )

@@ -5,8 +5,9 @@ Every ``reload_interval`` seconds the poller asks the model source what each ali
 loaded in a worker thread while the old one keeps serving; then the target is switched in
 one assignment (:meth:`ModelTable.swap`). Requests already queued on the old version finish
 there. A failed load leaves the old version serving and is counted in
-``loopml_reloads_total{outcome="failed"}``. The same loop re-reads the shared traffic policy
-so every worker of a multi-process server applies an admin change.
+``loopml_reloads_total{outcome="failed"}``. The same loop reads the traffic policies of the
+server's deployment (the store's ``deployments`` table), so every worker of a multi-process
+server applies an admin change within one interval.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 
-from loopml.errors import LoopMLError
+from loopml.serve.deployment import sync_traffic
 from loopml.serve.models import LoadedModel, Target
 from loopml.serve.state import ServerState
 
@@ -57,7 +58,7 @@ class Reloader:
             except Exception as exc:  # keep serving the old version whatever happened
                 self._count(target.name, "failed")
                 logger.warning("hot reload of %s failed: %s", target.ref, exc)
-        self._sync_traffic()
+        await sync_traffic(self._state)
         return swapped
 
     async def _run(self) -> None:
@@ -81,19 +82,6 @@ class Reloader:
             state.metrics.loaded(model.name, model.version, target.selector, model.load_seconds)
         asyncio.get_running_loop().call_later(_RETIRE_AFTER_S, _retire, old)
         return True
-
-    def _sync_traffic(self) -> None:
-        state = self._state
-        try:
-            policies = state.traffic.read_if_changed()
-        except LoopMLError as exc:
-            logger.warning("traffic.json is not valid: %s", exc)
-            return
-        for name, policy in (policies or {}).items():
-            try:
-                state.router.set_policy(name, policy)
-            except LoopMLError as exc:
-                logger.warning("traffic policy for %s not applied: %s", name, exc)
 
     def _count(self, name: str, outcome: str) -> None:
         if self._state.metrics is not None:

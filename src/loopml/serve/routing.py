@@ -6,19 +6,19 @@ copy of every request, and its answers are logged but never returned. With a req
 (the ``X-Loopml-Key`` header by default) the choice is a hash of the key, so one user always
 meets the same version; without one it is random.
 
-Policies live in memory for the hot path and in ``<state>/traffic.json`` so that every worker
-of a multi-process server converges on the last one set (the reload poller re-reads it).
+Policies live in memory for the hot path. A :class:`TrafficStore` keeps them between the
+workers of a server: this module's base class keeps them in the process only (enough for one
+process, or for models served from files), :class:`loopml.serve.deployment.DeploymentTraffic`
+in the store's ``deployments`` table, which every worker polls (see :mod:`loopml.serve.reload`).
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from loopml.errors import InvalidInputError
@@ -120,8 +120,15 @@ class Router:
         self._plans: dict[str, _Plan] = {}
         self._random = random.random
 
+    def check(self, name: str, policy: TrafficPolicy) -> None:
+        """Raise :class:`InvalidInputError` unless ``policy`` names only served targets."""
+        self._plan(name, policy)
+
     def set_policy(self, name: str, policy: TrafficPolicy) -> None:
         """Validate ``policy`` against the served targets of ``name`` and apply it."""
+        self._plans[name] = self._plan(name, policy)
+
+    def _plan(self, name: str, policy: TrafficPolicy) -> _Plan:
         targets = self._table.targets(name)
         named = [k for k, _ in policy.weights] + list(policy.shadows)
         unknown = [selector for selector in named if selector not in targets]
@@ -138,7 +145,7 @@ class Router:
             running += weight / total
             bounds.append(running)
         bounds[-1] = 1.0
-        self._plans[name] = _Plan(
+        return _Plan(
             tuple(t for t, _ in chosen),
             tuple(bounds),
             tuple(targets[s] for s in policy.shadows),
@@ -172,41 +179,31 @@ class Router:
 
 
 class TrafficStore:
-    """``traffic.json`` in the state folder: the policies every worker should apply."""
+    """Where a server keeps its traffic policies between workers; this one, in-process only.
 
-    def __init__(self, folder: Path) -> None:
-        self.path = Path(folder) / "traffic.json"
-        self._seen: float | None = None
+    The app calls :meth:`start` when the server starts, :meth:`write` when the admin API
+    changes a policy, :meth:`read_if_changed` from the reload poller (only when
+    :attr:`shared`), and :meth:`stop` on graceful shutdown. Calls may block on I/O: the app
+    makes them off the event loop.
+    """
 
-    def write(self, policies: Mapping[str, TrafficPolicy]) -> None:
-        import orjson
+    #: True when other processes can change the policies (the poller then reads them).
+    shared = False
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = orjson.dumps({name: p.to_dict() for name, p in policies.items()})
-        tmp = self.path.with_name(f".traffic.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.path)  # atomic: readers see the old or the new file
-        self._seen = self.path.stat().st_mtime
+    def start(
+        self, served: Mapping[str, Sequence[str]], policies: Mapping[str, TrafficPolicy]
+    ) -> None:
+        """Record that the server runs ``served`` (model → references) with ``policies``."""
+
+    def write(self, name: str, policy: TrafficPolicy, *, actor: str | None = None) -> None:
+        """Publish ``policy`` for model ``name`` to the other workers."""
 
     def read_if_changed(self) -> dict[str, TrafficPolicy] | None:
-        """The stored policies if the file changed since the last read or write."""
-        import orjson
+        """Policies changed elsewhere since the last read or write (``None``: no change)."""
+        return None
 
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        if self._seen is not None and mtime == self._seen:
-            return None
-        self._seen = mtime
-        try:
-            data = orjson.loads(self.path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            return None
-        return {name: TrafficPolicy.parse(spec) for name, spec in data.items()}
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+    def stop(self) -> None:
+        """Record that the server stopped."""
 
 
 def _weight(selector: str, value: Any) -> float:

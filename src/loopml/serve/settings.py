@@ -28,13 +28,20 @@ class ServeSettings:
     one's name is the default model behind ``/predict`` and ``/invocations``. ``model_files``
     maps a name to an ONNX file served without a registry (as version ``"1"``).
     ``traffic`` maps a model name to a spec such as ``"champion=90,challenger=10,c2=shadow"``.
+
+    ``deployment`` names the server in the store's ``deployments`` table (``loopml serve``
+    uses ``host:port`` or ``serving.name``): with a name, the server records what it serves,
+    and its registry models' traffic changes are shared through the store by every worker.
+    Without one (the default for :func:`loopml.serve.create_app`), policies stay in-process.
+
+    There is no setting to serve pickles: a version's pickle is served only when that version
+    carries its project's opt-in (see :mod:`loopml.serve.source`).
     """
 
     models: tuple[str, ...] = ()
     model_files: Mapping[str, str] = field(default_factory=dict)
     traffic: Mapping[str, str] = field(default_factory=dict)
     sticky_header: str = "x-loopml-key"
-    allow_pickle: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
     # Batching: requests that meet while the server is busy are merged into one run of up to
     # ``batch_max_rows`` rows; a request waits at most ``batch_max_wait_ms`` for others.
@@ -54,6 +61,11 @@ class ServeSettings:
     ort_threads: int = 1
     # When set, the admin API (traffic changes) needs ``Authorization: Bearer <token>``.
     admin_token: str | None = None
+    deployment: str | None = None
+    # When the server was launched (ms since the epoch): the workers of one launch share it, so
+    # the first to start replaces what an earlier launch left in the store and the others
+    # keep what it wrote (see loopml.registry.deployments). None: when the app is built.
+    launched_at_ms: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
@@ -91,7 +103,7 @@ class ServeSettings:
         return Path(self.log_dir) if self.log_dir else home / "serving" / "logs"
 
     def state_path(self, home: Path) -> Path:
-        """Folder shared by the workers (traffic policy, metrics files)."""
+        """Folder shared by the workers (Prometheus multi-process files)."""
         return Path(self.state_dir) if self.state_dir else home / "serving" / "state"
 
     def to_env(self) -> dict[str, str]:

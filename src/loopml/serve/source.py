@@ -4,6 +4,12 @@ A :class:`ModelSource` answers two questions: which version does a reference poi
 (cheap; the hot-reload poller asks it every few seconds), and what are that version's bytes
 (ONNX model, signature, model card). :class:`RegistrySource` reads the loopml registry;
 :class:`FileSource` serves ONNX files directly (tests, ``loopml serve --model-file``).
+
+Pickles: loading one executes code, so a source hands out a version's ``model.pkl`` only
+when that version carries its project's opt-in (the registry tag ``loopml.allow_pickle=true``,
+written by ``loopml run`` when ``model.allow_pickle: true`` is set in ``loopml.yaml``) and has
+no ONNX file. The opt-in travels with the version; no server flag can grant it. Files given
+to :class:`FileSource` are ONNX only.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class ModelPackage:
     card: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
     pickle: bytes | None = None
+    #: the version carries its project's opt-in to serving its pickle (when it has no ONNX)
+    allow_pickle: bool = False
 
 
 @runtime_checkable
@@ -51,8 +59,8 @@ class ModelSource(Protocol):
         """The version ``ref`` (``NAME@ALIAS``, ``NAME:VERSION``, ``NAME``) points at now."""
         ...
 
-    def fetch(self, name: str, version: str, *, allow_pickle: bool = False) -> ModelPackage:
-        """The artifacts of one version; the pickle only when ``allow_pickle``."""
+    def fetch(self, name: str, version: str) -> ModelPackage:
+        """The artifacts of one version; its pickle only when the version opted in to it."""
         ...
 
 
@@ -111,7 +119,7 @@ class FileSource:
                 raise NotFoundError(f"model {name!r} has no version {version!r}")
             return Resolved(name, version)
 
-    def fetch(self, name: str, version: str, *, allow_pickle: bool = False) -> ModelPackage:
+    def fetch(self, name: str, version: str) -> ModelPackage:
         with self._lock:
             try:
                 path, signature = self._versions[name][version]
@@ -123,6 +131,12 @@ class FileSource:
             raise NotFoundError(
                 f"ONNX file {str(path)!r} for model {name!r} cannot be read: {exc.strerror}"
             ) from None
+        if data[:1] == _PICKLE_MAGIC or path.suffix.lower() in _PICKLE_SUFFIXES:
+            raise InvalidInputError(
+                f"{str(path)!r} (model {name!r}) is a pickle; model files are served as ONNX only",
+                hint="export it to ONNX, or register it from a project with "
+                "model.allow_pickle: true in loopml.yaml and serve NAME@ALIAS from the registry",
+            )
         sha = hashlib.sha256(data).hexdigest()
         return ModelPackage(name, version, data, signature=signature, sha256=sha)
 
@@ -133,12 +147,19 @@ class RegistrySource:
     def __init__(self, registry: ModelRegistry) -> None:
         self._registry = registry
 
+    @property
+    def registry(self) -> ModelRegistry:
+        """The registry models come from (its store also holds the server's deployment)."""
+        return self._registry
+
     def resolve(self, ref: str) -> Resolved:
         record = self._registry.resolve(ref)
         return Resolved(record.name, str(record.version))
 
-    def fetch(self, name: str, version: str, *, allow_pickle: bool = False) -> ModelPackage:
+    def fetch(self, name: str, version: str) -> ModelPackage:
         import orjson
+
+        from loopml.package.bundle import ALLOW_PICKLE_TAG
 
         record = self._registry.get_version(name, int(version))
         onnx = self._read(name, version, "model.onnx")
@@ -152,11 +173,19 @@ class RegistrySource:
                     f"model card of {name}:{version} is not valid JSON: {exc}"
                 ) from None
         signature = record.signature or card.get("signature")
+        allow_pickle = record.tags.get(ALLOW_PICKLE_TAG, "").strip().lower() == "true"
         pickle = None
-        if onnx is None and allow_pickle:
+        if onnx is None and allow_pickle:  # never even read a pickle nobody consented to
             pickle = self._read(name, version, "model.pkl")
         return ModelPackage(
-            name, version, onnx, signature=signature, card=card, sha256=record.sha256, pickle=pickle
+            name,
+            version,
+            onnx,
+            signature=signature,
+            card=card,
+            sha256=record.sha256,
+            pickle=pickle,
+            allow_pickle=allow_pickle,
         )
 
     def _read(self, name: str, version: str, filename: str) -> bytes | None:
@@ -168,6 +197,11 @@ class RegistrySource:
         except LoopMLError:
             raise
         return data
+
+
+# Every pickle protocol >= 2 starts with the PROTO opcode; ONNX files (protobuf) never do.
+_PICKLE_MAGIC = b"\x80"
+_PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib"})
 
 
 def _split_ref(ref: str) -> tuple[str, str | None, str | None]:

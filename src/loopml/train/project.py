@@ -18,8 +18,10 @@ problem, the key, its line in the file, the bad value and the valid options::
 
     loopml.yaml:7: split.method has value 'kfolds'; valid options: 'holdout', 'kfold', 'time'
 
-The ``serving``, ``monitoring`` and ``loop`` sections belong to later stages of the loop; they
-are kept here as mappings and validated by the layers that read them.
+The ``serving`` section is a :class:`~loopml.train.serving_spec.ServingSpec` (what
+``loopml serve`` serves from the project folder). The ``monitoring`` and ``loop`` sections
+belong to later stages of the loop; they are kept here as mappings and validated by the layers
+that read them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from loopml.errors import ConfigError, NotFoundError
 from loopml.train.candidates import CANDIDATES, TASKS, get_candidate
 from loopml.train.metrics import METRICS, metric_info, metrics_for_task
 from loopml.train.search_space import ParamSpace
+from loopml.train.serving_spec import ServingSpec
 from loopml.train.yaml_lines import LocatedYAML, load_yaml
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "Project",
     "ProjectSpec",
     "SearchSpec",
+    "ServingSpec",
     "SplitSpec",
     "load_project",
     "parse_project",
@@ -177,7 +181,9 @@ class ModelSpec(_Spec):
     description: str | None = None
     allow_pickle: bool = Field(
         default=False,
-        description="also serve a pickle when ONNX conversion fails (loading pickles runs code)",
+        description="also store a pickle, and let servers load it for versions without ONNX "
+        "(recorded on each version as the tag loopml.allow_pickle=true; loading pickles runs "
+        "code)",
     )
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -213,7 +219,7 @@ class ProjectSpec(_Spec):
     gates: dict[str, GateSpec] = Field(default_factory=dict)
     model: ModelSpec = Field(default_factory=ModelSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    serving: dict[str, Any] | None = None
+    serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: dict[str, Any] | None = None
     loop: dict[str, Any] | None = None
 

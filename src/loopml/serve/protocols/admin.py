@@ -4,12 +4,15 @@
 the policies; ``PUT /admin/traffic/{name}`` with ``{"weights": {"champion": 90,
 "challenger": 10}, "shadow": ["candidate"]}`` (or ``{"spec": "champion=90,challenger=10"}``)
 changes one model's policy at once in this process, and within one reload interval in every
-worker (through ``traffic.json``). When the server has an admin token, every admin request
-needs ``Authorization: Bearer <token>``.
+worker: the change is written to the server's deployment in the store (audited, with the
+``X-Loopml-Actor`` header as the actor) before it is applied, so a store that refuses it
+leaves the policy as it was. When the server has an admin token, every admin request needs
+``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -58,8 +61,11 @@ async def set_traffic(call: Call, state: ServerState) -> Reply:
         )
     name = call.params["name"]
     call.model = name
+    state.router.check(name, policy)
+    if state.traffic.shared:
+        actor = (call.header(b"x-loopml-actor") or b"admin-api").decode("latin-1")[:128]
+        await asyncio.to_thread(state.traffic.write, name, policy, actor=actor)
     state.router.set_policy(name, policy)
-    state.traffic.write(state.router.policies())
     return json_reply({"model": name, "traffic": policy.to_dict(), "spec": str(policy)})
 
 
