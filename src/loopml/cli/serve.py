@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from loopml.train.project import Project
 
 app = typer.Typer(
-    help="Serve registered models over HTTP (ONNX on onnxruntime), and steer their traffic.",
+    help="Serve registered models over HTTP (ONNX on onnxruntime), and steer their traffic.\n\n"
+    "In a project folder (or with --project) the serving section of loopml.yaml says what to "
+    "serve and how; flags override it. There is no flag to serve pickles: a version's pickle "
+    "is served only when the version itself opted in (model.allow_pickle: true in loopml.yaml "
+    "when it was registered) and has no ONNX file.",
     invoke_without_command=True,
 )
 app.command("list")(list_deployments)
@@ -152,7 +156,13 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve models: /predict, the Open Inference Protocol (/v2), MLflow's /invocations."""
+    """Serve models: /predict, the Open Inference Protocol (/v2), MLflow's /invocations.
+
+    In a project folder (or with --project) the serving section of loopml.yaml says what to
+    serve and how; flags override it. Models are served from ONNX. There is no flag to serve
+    pickles: a version's pickle is served only when that version carries its project's opt-in
+    (model.allow_pickle: true in loopml.yaml when it was registered) and has no ONNX file.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from loopml.config import Settings
