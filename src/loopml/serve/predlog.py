@@ -162,8 +162,13 @@ class PredictionLog:
         while True:
             await asyncio.sleep(self.spool_interval)
             try:
-                while self._queue or self._feedback:
-                    self._convert(CHUNK)
+                # Convert what was queued at wake-up, not what keeps arriving meanwhile: under
+                # steady load, chasing the queue would convert one or two entries per slice,
+                # and each Arrow batch has a fixed cost of a few hundred microseconds.
+                backlog = len(self._queue)
+                while backlog > 0 or self._feedback:
+                    self._convert(min(CHUNK, max(backlog, 1)))
+                    backlog -= CHUNK
                     await asyncio.sleep(0)  # let waiting requests through between slices
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log conversion failed; will retry")
@@ -355,7 +360,6 @@ def recover(folder: str | Path) -> int:
 def _roll_folder(spool: Path, root: Path) -> int:
     """Write each stream of ``spool`` as a Parquet file in its partition; returns rows."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     rows = 0
     for path in sorted(spool.glob("*.arrows")):
@@ -364,7 +368,7 @@ def _roll_folder(spool: Path, root: Path) -> int:
             continue
         # One chunk per column: Parquet writes many small chunks (each with its own
         # dictionary) about twice as slowly.
-        table = _plain_strings(pa.Table.from_batches(batches).combine_chunks())
+        table = pa.Table.from_batches(batches).combine_chunks()
         parts = path.stem.split("~")
         kind, name, date = parts[0], parts[1], parts[3]
         target = root / kind / f"model={name}" / f"date={date}"
@@ -372,25 +376,33 @@ def _roll_folder(spool: Path, root: Path) -> int:
         # Named after the spool file: recovering the same spool twice overwrites, never doubles.
         final = target / f"part-{spool.name}-{path.stem.split('~', 1)[1].replace('~', '-')}.parquet"
         tmp = final.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, compression="zstd")
+        _write_parquet(table, tmp)
         os.replace(tmp, final)
         rows += table.num_rows
     return rows
 
 
-def _plain_strings(table: Any) -> Any:
-    """Dictionary columns (cheap to build in the spool) as plain strings for readers.
+def _write_parquet(table: Any, path: Path) -> None:
+    """Write a spooled table as Parquet that every reader sees with plain types.
 
-    Parquet still stores them dictionary-encoded; this only keeps polars from reading
-    request ids as categoricals.
+    The spool's text columns are Arrow dictionaries (one entry per request, cheap to build).
+    Parquet stores them dictionary-encoded as they are; without the Arrow schema in the
+    file's metadata (``store_schema=False``) readers get plain strings back, and polars does
+    not turn request ids into categoricals. Casting them to plain strings first would cost
+    as much again as the write. Statistics are kept for the columns readers filter on.
     """
-    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    fields = [
-        field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
-        for field in table.schema
-    ]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        store_schema=False,
+        write_statistics=[c for c in _STATISTICS if c in table.column_names],
+    )
+
+
+_STATISTICS = ("request_id", "timestamp", "status", "row", "version", "target", "shadow")
 
 
 def _read_stream(path: Path) -> list[Any]:
