@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -209,7 +209,7 @@ class ServeMetrics:
                 children, sizes, rows, durations = item
                 if not sizes:
                     continue
-                # Swap the lists in place: the observer keeps its reference to the item.
+                # Empty the lists in place: the observer keeps its reference to them.
                 taken = (sizes[:], rows[:], durations[:])
                 del sizes[:], rows[:], durations[:]
                 _observe_many(children[0], taken[0])
@@ -265,7 +265,7 @@ class ServeMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _observe_many(histogram: Any, values: list[float]) -> None:
+def _observe_many(histogram: Any, values: Sequence[float]) -> None:
     """``observe`` each value, as one addition per bucket (prometheus-client internals)."""
     bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
