@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from loopml.errors import InvalidInputError, NotFoundError
-from loopml.serve.predlog import FeedbackEntry
+from loopml.serve.predlog import FeedbackEntry, PredictionLog
 from loopml.serve.protocols.body import check_json, json_reply, load_json
 from loopml.serve.state import Call, Reply, ServerState
 
@@ -47,11 +46,11 @@ async def feedback(call: Call, state: ServerState) -> Reply:
         else:
             known[rid] = found
     if missing:
-        found_on_disk = await asyncio.to_thread(find_requests, log.folder, missing)
+        found_on_disk = await asyncio.to_thread(find_requests, log, missing)
         if len(found_on_disk) < len(set(missing)) and state.settings.log_spool_interval_s < 5:
             # Another worker may have answered it a moment ago and not spooled it yet.
             await asyncio.sleep(state.settings.log_spool_interval_s * 2)
-            found_on_disk = await asyncio.to_thread(find_requests, log.folder, missing)
+            found_on_disk = await asyncio.to_thread(find_requests, log, missing)
         known.update(found_on_disk)
     unknown = sorted({item["request_id"] for item in items} - set(known))
     if unknown:
@@ -114,27 +113,27 @@ def _items(document: Any) -> list[dict[str, Any]]:
     return items
 
 
-def find_requests(folder: Path, request_ids: list[str]) -> dict[str, tuple[str, str, int]]:
-    """``{request_id: (model, version, rows)}`` for ids present in the log on disk."""
+def find_requests(log: PredictionLog, request_ids: list[str]) -> dict[str, tuple[str, str, int]]:
+    """``{request_id: (model, version, rows)}`` for ids present in the log's files.
+
+    Looks in the published Parquet files (local or on an object store) and in the spools
+    not yet rolled, this process's and those of processes that died.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.dataset as ds
 
     from loopml.serve.predlog import _read_stream
 
     wanted = pa.array(sorted(set(request_ids)), pa.string())
     found: dict[str, tuple[str, str, int]] = {}
-    parquet = sorted((Path(folder) / "predictions").glob("**/*.parquet"))
+    columns = ["request_id", "model", "version", "row", "status", "shadow"]
     tables = []
-    if parquet:
-        dataset = ds.dataset([str(p) for p in parquet], format="parquet")
-        columns = ["request_id", "model", "version", "row", "status", "shadow"]
+    dataset = log.location.dataset("predictions")
+    if dataset is not None:
         tables.append(dataset.to_table(columns=columns, filter=pc.field("request_id").isin(wanted)))
-    for stream in sorted((Path(folder) / "_spool").glob("*/predictions~*.arrows")):
+    for stream in sorted(log.spool_folder.glob("*/predictions~*.arrows")):
         for batch in _read_stream(stream):
-            table = pa.Table.from_batches([batch]).select(
-                ["request_id", "model", "version", "row", "status", "shadow"]
-            )
+            table = pa.Table.from_batches([batch]).select(columns)
             tables.append(table.filter(pc.is_in(table["request_id"], value_set=wanted)))
     for table in tables:
         for rid, model, version, row, status, shadow in zip(

@@ -6,6 +6,10 @@ Layout under the log folder (Hive partitions, so DuckDB and polars see ``model``
     feedback/model=<name>/date=<YYYY-MM-DD>/part-....parquet
     _spool/<pid>-<start>-<seq>/...arrows            (in-progress, not for readers)
 
+The log folder may also be an object store (``s3://bucket/serving/logs``, any fsspec URL):
+Parquet files are then published there with the same layout, and the spool stays on local
+disk (``<home>/serving/spool/<digest of the URL>``, see :mod:`loopml.serve.logfiles`).
+
 One row per predicted row: ``request_id``, ``row`` (its index in the request), ``timestamp``
 (UTC, ms), ``model``, ``version``, ``target`` (alias or version served), ``shadow``,
 ``protocol``, ``status``, ``error``, ``latency_ms`` (routing to answer, the whole request's
@@ -46,6 +50,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from loopml.serve.logfiles import LogLocation
 
 __all__ = ["LogEntry", "PredictionLog", "recover"]
 
@@ -94,8 +100,14 @@ class PredictionLog:
         log_inputs: bool = True,
         recent_ids: int = 1_000_000,
         on_rows: Callable[[str, str, np.ndarray], None] | None = None,
+        spool_folder: str | Path | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
-        self.folder = Path(folder)
+        self.location = LogLocation(folder, storage_options=storage_options)
+        self.folder = self.location.local or Path(self.location.url)  # for local readers
+        self.spool_folder = (
+            Path(spool_folder) if spool_folder is not None else self.location.default_spool(_home())
+        )
         self.spool_interval = spool_interval
         self.roll_interval = roll_interval
         self.log_inputs = log_inputs
@@ -150,8 +162,8 @@ class PredictionLog:
         import pyarrow.ipc
         import pyarrow.parquet  # noqa: F401
 
-        recover(self.folder)
-        self._spool = _Spool(self.folder)
+        recover(self.location, self.spool_folder)
+        self._spool = _Spool(self.spool_folder, self.location)
         self._thread = threading.Thread(target=self._loop, name="loopml-predlog", daemon=True)
         self._thread.start()
 
@@ -261,8 +273,9 @@ class PredictionLog:
 class _Spool:
     """This process's spool folder: one Arrow IPC stream per (table, model, version)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, root: Path, location: LogLocation) -> None:
+        self.root = root
+        self.location = location
         self.rows = 0
         self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
         self._seq = 0
@@ -270,7 +283,7 @@ class _Spool:
 
     def _open(self) -> None:
         self._seq += 1
-        self.dir = self.folder / "_spool" / f"{self._prefix}-{self._seq}"
+        self.dir = self.root / f"{self._prefix}-{self._seq}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = open(self.dir / ".lock", "w")  # noqa: SIM115 - held while alive
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -315,7 +328,7 @@ class _Spool:
         had_rows = bool(self._writers)
         self._open()
         if had_rows:
-            _roll_folder(old_dir, self.folder)
+            _roll_folder(old_dir, self.location)
         _remove_dir(old_dir)
         old_lock.close()
 
@@ -324,17 +337,27 @@ class _Spool:
             writer.close()
             sink.close()
         if self._writers:
-            _roll_folder(self.dir, self.folder)
+            _roll_folder(self.dir, self.location)
         _remove_dir(self.dir)
         self._lock_file.close()
 
 
-def recover(folder: str | Path) -> int:
+def recover(
+    folder: str | Path | LogLocation,
+    spool_folder: str | Path | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> int:
     """Roll spools left by dead processes (``kill -9``) into Parquet; returns rows recovered.
 
     A live process holds a lock on its spool, so running this next to live servers is safe.
     """
-    root = Path(folder) / "_spool"
+    location = (
+        folder
+        if isinstance(folder, LogLocation)
+        else LogLocation(folder, storage_options=storage_options)
+    )
+    root = Path(spool_folder) if spool_folder is not None else location.default_spool(_home())
     if not root.is_dir():
         return 0
     recovered = 0
@@ -350,15 +373,15 @@ def recover(folder: str | Path) -> int:
             handle.close()
             continue  # its process is alive
         try:
-            recovered += _roll_folder(spool, Path(folder))
+            recovered += _roll_folder(spool, location)
             _remove_dir(spool)
         finally:
             handle.close()
     return recovered
 
 
-def _roll_folder(spool: Path, root: Path) -> int:
-    """Write each stream of ``spool`` as a Parquet file in its partition; returns rows."""
+def _roll_folder(spool: Path, location: LogLocation) -> int:
+    """Publish each stream of ``spool`` as a Parquet file in its partition; returns rows."""
     import pyarrow as pa
 
     rows = 0
@@ -371,38 +394,11 @@ def _roll_folder(spool: Path, root: Path) -> int:
         table = pa.Table.from_batches(batches).combine_chunks()
         parts = path.stem.split("~")
         kind, name, date = parts[0], parts[1], parts[3]
-        target = root / kind / f"model={name}" / f"date={date}"
-        target.mkdir(parents=True, exist_ok=True)
         # Named after the spool file: recovering the same spool twice overwrites, never doubles.
-        final = target / f"part-{spool.name}-{path.stem.split('~', 1)[1].replace('~', '-')}.parquet"
-        tmp = final.with_suffix(".parquet.tmp")
-        _write_parquet(table, tmp)
-        os.replace(tmp, final)
+        file_name = f"part-{spool.name}-{path.stem.split('~', 1)[1].replace('~', '-')}.parquet"
+        location.publish(table, kind, name, date, file_name)
         rows += table.num_rows
     return rows
-
-
-def _write_parquet(table: Any, path: Path) -> None:
-    """Write a spooled table as Parquet that every reader sees with plain types.
-
-    The spool's text columns are Arrow dictionaries (one entry per request, cheap to build).
-    Parquet stores them dictionary-encoded as they are; without the Arrow schema in the
-    file's metadata (``store_schema=False``) readers get plain strings back, and polars does
-    not turn request ids into categoricals. Casting them to plain strings first would cost
-    as much again as the write. Statistics are kept for the columns readers filter on.
-    """
-    import pyarrow.parquet as pq
-
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        store_schema=False,
-        write_statistics=[c for c in _STATISTICS if c in table.column_names],
-    )
-
-
-_STATISTICS = ("request_id", "timestamp", "status", "row", "version", "target", "shadow")
 
 
 def _read_stream(path: Path) -> list[Any]:
@@ -421,6 +417,12 @@ def _read_stream(path: Path) -> list[Any]:
     except (pa.ArrowInvalid, OSError, EOFError):
         pass  # keep the batches read before the torn tail
     return batches
+
+
+def _home() -> Path:
+    from loopml.config import Settings
+
+    return Settings.from_env().home
 
 
 def _remove_dir(folder: Path) -> None:
