@@ -13,9 +13,12 @@ server's own :class:`~loopml.serve.models.ModelLoader`, so the feed builder is t
 running server holds. The ``v2`` case times the Open Inference Protocol's typed-array path
 (``model.feeds.arrays``), after the tensor JSON is decoded.
 
-Figures are microseconds per request: the median over ``--repeat`` repeats of the mean of a
-timed loop (sized to about 0.1 s per repeat). The machine these run on is shared and noisy:
-compare medians of several repeats, never single runs.
+Figures are microseconds per request: the median (and the minimum) over ``--repeat`` repeats
+of the mean of a timed loop sized to about 0.1 s. Loops are timed in this process's CPU time
+(``time.process_time``), so other processes on the shared machine slow a run down less than
+wall time would show; still, compare medians of several runs, never single figures. To
+compare two versions of the code, run the script with ``PYTHONPATH`` pointing at each
+version's ``src`` in turn, alternating, and ``--compare`` the JSON files.
 """
 
 from __future__ import annotations
@@ -128,19 +131,20 @@ def cases(models: dict[str, Any]) -> dict[str, Callable[[], Any]]:
 
 def measure(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """(median, min) microseconds per call over ``repeat`` timed loops."""
-    fn()  # warm caches (per-model plans, NumPy's first-call paths)
-    started = time.perf_counter()
+    clock = time.process_time
+    fn()  # warm caches (NumPy's first-call paths)
+    started = clock()
     calls = 0
-    while time.perf_counter() - started < 0.02:
+    while clock() - started < 0.02:
         fn()
         calls += 1
     loops = max(10, int(calls * 5))  # ~0.1 s per repeat
     per_call = []
     for _ in range(repeat):
-        begin = time.perf_counter()
+        begin = clock()
         for _ in range(loops):
             fn()
-        per_call.append((time.perf_counter() - begin) / loops * 1e6)
+        per_call.append((clock() - begin) / loops * 1e6)
     return statistics.median(per_call), min(per_call)
 
 

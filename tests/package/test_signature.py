@@ -100,13 +100,60 @@ def test_a_model_with_an_unsupported_input_type_is_refused() -> None:
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", 1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 1])],
+        [helper.make_tensor_value_info("x", TensorProto.COMPLEX64, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.COMPLEX64, ["N", 1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
-    with pytest.raises(PackagingError, match="'x' has element type 10"):
+    with pytest.raises(PackagingError, match="'x' has element type 14"):
         Signature.from_onnx(model.SerializeToString())
+
+
+def test_any_numeric_tensor_type_is_described_so_foreign_files_can_be_served() -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT32)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, ["N", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+    from_bytes = Signature.from_onnx(model.SerializeToString())
+    from_session = Signature.from_session(load_onnx_session(model.SerializeToString()))
+
+    assert from_bytes == from_session
+    assert from_bytes.inputs == (TensorSpec("x", "float16", (-1, 3)),)
+    assert [s.v2_datatype for s in (*from_bytes.inputs, *from_bytes.outputs)] == ["FP16", "INT32"]
+
+
+def test_a_zipmap_output_reads_as_its_probability_tensor() -> None:
+    from skl2onnx import to_onnx
+
+    x = np.linspace(-1, 1, 40).reshape(-1, 1).astype(np.float32)
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(np.int64))
+    onnx_bytes = to_onnx(model, x[:1]).SerializeToString()  # skl2onnx's default: a ZipMap
+
+    signature = Signature.from_session(load_onnx_session(onnx_bytes))
+
+    assert signature == Signature.from_onnx(onnx_bytes)
+    assert signature.output_names == ("output_label", "output_probability")
+    assert signature.outputs[1] == TensorSpec("output_probability", "float32", (-1, -1))
+    assert signature.prediction_output == "output_label"
+    assert signature.batchable
+
+
+def test_a_recorded_signature_must_describe_the_graph_it_is_served_with() -> None:
+    frame = pd.DataFrame({"a": np.linspace(-1, 1, 30), "b": np.linspace(2, 0, 30)})
+    model = LogisticRegression().fit(frame, np.where(frame["a"] > 0, "yes", "no"))
+    exported = export_onnx(model, frame, task="binary")
+    session = load_onnx_session(exported.onnx_bytes)
+
+    assert Signature.from_session(session, declared=exported.signature.to_dict()) == (
+        exported.signature
+    )
+    with pytest.raises(InvalidInputError, match="does not describe its ONNX graph") as err:
+        Signature.from_session(session, declared=_signature())
+    assert "re-register" in (err.value.hint or "")
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,19 @@ BAD = [
     (b'{"instances": [[1.0], [2.0, 3.0]]}', "application/json", 400, r"instances\[1\]"),
     (b'{"instances": [[null]]}', "application/json", 400, "missing or non-finite value"),
     (
+        # 40 rows are parsed by NumPy at once, which would read true as 1.0: still refused.
+        b'{"instances": [' + b"[0.5], " * 39 + b"[true]]}",
+        "application/json",
+        400,
+        r"instances\[39\]\[0\] \(column 'x'\) is True; expected a number \(float64\)",
+    ),
+    (
+        b'{"instances": [' + b"[0.5], " * 39 + b'["0.5"]]}',
+        "application/json",
+        400,
+        r"instances\[39\]\[0\] \(column 'x'\) is '0.5'",
+    ),
+    (
         b'{"instances": [[[1.0]]]}',
         "application/json",
         400,

@@ -139,7 +139,7 @@ def onnx_inputs(
     features: list[FeatureSpec] | list[dict[str, Any]], frame: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     """Feed for ``onnxruntime``: each feature column as an ``[N, 1]`` array of its input type."""
-    from loopml.data.transformers import to_epoch_seconds
+    from loopml.data.dates import to_epoch_seconds
 
     feed: dict[str, np.ndarray] = {}
     for (name, kind), spec in zip(

@@ -16,7 +16,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["DATE_PARTS", "Bucketizer", "DateParts", "Log1p", "to_epoch_seconds"]
+from loopml.data.dates import to_epoch_seconds
+
+__all__ = ["DATE_PARTS", "Bucketizer", "DateParts", "Log1p"]
 
 DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 
@@ -117,15 +119,3 @@ class DateParts(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         name = input_features[0] if input_features is not None else "x0"
         return np.asarray([f"{name}_{p}" for p in self.parts], dtype=object)
-
-
-def to_epoch_seconds(X: Any) -> np.ndarray:
-    """A column of dates, datetimes, ISO strings or epoch seconds as int64 epoch seconds."""
-    values = np.asarray(X)
-    if values.ndim == 2:
-        values = values[:, 0]
-    if np.issubdtype(values.dtype, np.number):
-        return values.astype(np.int64)
-    if not np.issubdtype(values.dtype, np.datetime64):
-        values = np.asarray(values, dtype="datetime64[s]")
-    return values.astype("datetime64[s]").astype(np.int64)

@@ -4,7 +4,7 @@
     check_parity                      onnxruntime vs the native model on held-out rows
     package_model                     export + parity + ModelCard (+ pickle only on opt-in)
     log_packaged_model                store the files as run artifacts under ``model/``
-    Signature, to_feed, rows_to_columns   what a server needs to turn requests into a feed
+    Signature, FeedBuilder, to_feed   what a model takes, and request data -> its feed
     load_onnx_session                 an onnxruntime session configured for serving
 
 Importing this package is cheap; skl2onnx, onnxruntime and torch load on first use.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from loopml.package.card import ModelCard
     from loopml.package.errors import InvalidFeedError, PackagingError, ParityError
     from loopml.package.export import OnnxExport, export_onnx
-    from loopml.package.feed import frame_to_feed, rows_to_columns, to_feed
+    from loopml.package.feed import Feed, FeedBuilder, frame_to_feed, to_feed
     from loopml.package.parity import OutputParity, ParityReport, check_parity
     from loopml.package.predictor import OnnxPredictor, load_predictor
     from loopml.package.session import load_onnx_session
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from loopml.package.torch_export import export_torch_onnx
 
 _LAZY: dict[str, str] = {
+    "Feed": "loopml.package.feed",
+    "FeedBuilder": "loopml.package.feed",
     "InvalidFeedError": "loopml.package.errors",
     "LoggedModel": "loopml.package.bundle",
     "ModelCard": "loopml.package.card",
@@ -56,11 +58,12 @@ _LAZY: dict[str, str] = {
     "load_predictor": "loopml.package.predictor",
     "log_packaged_model": "loopml.package.bundle",
     "package_model": "loopml.package.bundle",
-    "rows_to_columns": "loopml.package.feed",
     "to_feed": "loopml.package.feed",
 }
 
 __all__ = [
+    "Feed",
+    "FeedBuilder",
     "InvalidFeedError",
     "LoggedModel",
     "ModelCard",
@@ -82,7 +85,6 @@ __all__ = [
     "load_predictor",
     "log_packaged_model",
     "package_model",
-    "rows_to_columns",
     "to_feed",
 ]
 

@@ -10,20 +10,24 @@ labels, and how request data maps onto the inputs (``input_layout``):
 
 The signature travels inside ``model.onnx`` (metadata key ``loopml.signature``) and in the model
 card, so a server needs nothing but the ONNX bytes. It is plain data: ``to_dict``/``from_dict``
-round-trip through JSON.
+round-trip through JSON. The server reads the same type (:meth:`Signature.from_session`), and
+:mod:`loopml.package.feed` turns request data into the feed it describes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidInputError
 from loopml.package.errors import PackagingError
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
     import onnxruntime
 
@@ -32,33 +36,77 @@ __all__ = [
     "INPUT_LAYOUTS",
     "METADATA_KEY",
     "TASKS",
+    "V2_DATATYPES",
     "Signature",
     "TensorSpec",
 ]
 
-DTYPES = ("float64", "float32", "int64", "string", "bool")
+# What loopml's own exports produce come first; the other numeric types are there so that any
+# ONNX file with tensor inputs can be served (``loopml serve --model-file``).
+DTYPES = (
+    "float64",
+    "float32",
+    "int64",
+    "string",
+    "bool",
+    "float16",
+    "int32",
+    "int16",
+    "int8",
+    "uint64",
+    "uint32",
+    "uint16",
+    "uint8",
+)
 TASKS = ("regression", "binary", "multiclass")
 INPUT_LAYOUTS = ("columns", "tensor")
 METADATA_KEY = "loopml.signature"
 
 # ONNX TensorProto element types <-> signature dtypes (only the ones a request can carry).
-_ONNX_ELEM_TO_DTYPE = {1: "float32", 11: "float64", 7: "int64", 8: "string", 9: "bool"}
+_ONNX_ELEM_TO_DTYPE = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+}
 # onnxruntime's type strings, for signatures read off a live session.
 _ORT_TYPE_TO_DTYPE = {
     "tensor(float)": "float32",
     "tensor(double)": "float64",
-    "tensor(int64)": "int64",
     "tensor(string)": "string",
-    "tensor(bool)": "bool",
+    **{f"tensor({name})": name for name in DTYPES if name not in ("float32", "float64", "string")},
 }
-# Open Inference Protocol (KServe V2) datatype names, for servers that speak it.
-_V2_DATATYPES = {
-    "float64": "FP64",
-    "float32": "FP32",
-    "int64": "INT64",
-    "string": "BYTES",
+# skl2onnx's ZipMap output, a sequence of {class: probability} maps, reads as the [rows,
+# classes] tensor of its values: that is how a server answers it.
+_ORT_ZIPMAP = re.compile(r"seq\(map\((?:int64|string),tensor\((float|double)\)\)\)")
+#: numpy dtype name -> Open Inference Protocol (KServe V2) datatype; strings travel as BYTES.
+V2_DATATYPES: dict[str, str] = {
     "bool": "BOOL",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "object": "BYTES",
 }
+# Preferred outputs for ``predictions`` when the task's own (variable / label) is absent, as
+# in ONNX files not exported by loopml (skl2onnx names its label ``output_label``).
+_PREDICTION_OUTPUTS = ("label", "output_label", "predictions", "variable")
 
 
 def _fail(message: str) -> InvalidInputError:
@@ -93,10 +141,26 @@ class TensorSpec:
             )
         object.__setattr__(self, "shape", shape)
 
+    @cached_property
+    def np_dtype(self) -> np.dtype[Any]:
+        """The numpy dtype of the array onnxruntime takes (``object`` for strings)."""
+        import numpy as np
+
+        return np.dtype(object if self.dtype == "string" else self.dtype)
+
+    @property
+    def width(self) -> int | None:
+        """Values per row of a ``[batch, width]`` tensor, or ``None`` (other ranks, or a
+        variable width)."""
+        shape = self.shape
+        if len(shape) == 2 and shape[1] > 0:
+            return shape[1]
+        return None
+
     @property
     def v2_datatype(self) -> str:
         """The Open Inference Protocol datatype name (``FP64``, ``INT64``, ``BYTES``...)."""
-        return _V2_DATATYPES[self.dtype]
+        return V2_DATATYPES[self.np_dtype.name]
 
     def describe(self) -> str:
         """Human form used in error messages: ``float64 [-1, 1]``."""
@@ -187,9 +251,18 @@ class Signature:
 
     @property
     def prediction_output(self) -> str:
-        """The output holding the answer: ``variable`` for regression, ``label`` otherwise."""
+        """The output holding the answer: ``variable`` for regression, ``label`` otherwise
+        (for other ONNX files: a label-like output if there is one, else the first)."""
+        names = self.output_names
         wanted = "variable" if self.task == "regression" else "label"
-        return wanted if wanted in self.output_names else self.outputs[0].name
+        if wanted in names:
+            return wanted
+        return next((name for name in _PREDICTION_OUTPUTS if name in names), names[0])
+
+    @property
+    def batchable(self) -> bool:
+        """Whether requests can be stacked into one call: every input has a variable batch."""
+        return all(spec.shape[0] == -1 for spec in self.inputs)
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -275,12 +348,43 @@ class Signature:
         return _merge_with_metadata(metadata.get(METADATA_KEY), inputs, outputs)
 
     @classmethod
-    def from_session(cls, session: onnxruntime.InferenceSession) -> Signature:
-        """The signature of a loaded session, without parsing the model a second time."""
+    def from_session(
+        cls,
+        session: onnxruntime.InferenceSession,
+        *,
+        declared: Signature | Mapping[str, Any] | None = None,
+    ) -> Signature:
+        """The signature of a loaded session, without parsing the model a second time.
+
+        ``declared`` is a signature recorded outside the file (the registry, a model card): it
+        must describe this graph's inputs and outputs, or :class:`InvalidInputError` says
+        so. Without it, the signature stored in the model's metadata is used while it still
+        matches the graph, and one is inferred from the graph otherwise.
+        """
         metadata = session.get_modelmeta().custom_metadata_map
         inputs = [_spec_from_ort(arg) for arg in session.get_inputs()]
         outputs = [_spec_from_ort(arg) for arg in session.get_outputs()]
-        return _merge_with_metadata(metadata.get(METADATA_KEY), inputs, outputs)
+        if declared is None:
+            return _merge_with_metadata(metadata.get(METADATA_KEY), inputs, outputs)
+        signature = declared if isinstance(declared, Signature) else cls.from_dict(declared)
+        if not _describes(signature, inputs, outputs):
+            raise InvalidInputError(
+                "the model's recorded signature does not describe its ONNX graph: it has "
+                f"inputs {list(signature.input_names)} and outputs "
+                f"{list(signature.output_names)}; the graph has "
+                + ", ".join(f"{s.name} {s.describe()}" for s in inputs)
+                + " -> "
+                + ", ".join(f"{s.name} {s.describe()}" for s in outputs),
+                hint="re-register the model so its card is written from the exported graph",
+            )
+        return signature
+
+
+def _describes(signature: Signature, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> bool:
+    """Whether ``signature`` names the graph's inputs and outputs with their dtypes."""
+    return {(s.name, s.dtype) for s in signature.inputs} == {
+        (s.name, s.dtype) for s in inputs
+    } and {(s.name, s.dtype) for s in signature.outputs} == {(s.name, s.dtype) for s in outputs}
 
 
 def _merge_with_metadata(
@@ -289,11 +393,7 @@ def _merge_with_metadata(
     """Trust the stored signature only when it still describes the graph it sits in."""
     if stored:
         signature = Signature.from_json(stored)
-        graph_in = {(s.name, s.dtype) for s in inputs}
-        graph_out = {(s.name, s.dtype) for s in outputs}
-        if {(s.name, s.dtype) for s in signature.inputs} == graph_in and {
-            (s.name, s.dtype) for s in signature.outputs
-        } == graph_out:
+        if _describes(signature, inputs, outputs):
             return signature
     names = {spec.name for spec in outputs}
     task = "regression"
@@ -320,13 +420,18 @@ def _merge_with_metadata(
 
 
 def _spec_from_value_info(value: Any, *, nullable: bool) -> TensorSpec:
-    tensor_type = value.type.tensor_type
+    kind = value.type
+    if kind.HasField("sequence_type") and kind.sequence_type.elem_type.HasField("map_type"):
+        values = kind.sequence_type.elem_type.map_type.value_type.tensor_type.elem_type
+        if values in (1, 11):  # a ZipMap of float or double probabilities
+            return TensorSpec(value.name, _ONNX_ELEM_TO_DTYPE[values], (-1, -1))
+    tensor_type = kind.tensor_type
     dtype = _ONNX_ELEM_TO_DTYPE.get(tensor_type.elem_type)
     if dtype is None:
         raise PackagingError(
             f"ONNX tensor {value.name!r} has element type {tensor_type.elem_type}, which a "
             f"loopml request cannot carry; supported: {', '.join(DTYPES)}",
-            hint="export the model with float, double, int64, string or bool inputs and outputs",
+            hint="export the model with numeric, string or bool tensor inputs and outputs",
         )
     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim)
     return TensorSpec(value.name, dtype, dims or (-1,), nullable=nullable)
@@ -335,9 +440,12 @@ def _spec_from_value_info(value: Any, *, nullable: bool) -> TensorSpec:
 def _spec_from_ort(arg: Any) -> TensorSpec:
     dtype = _ORT_TYPE_TO_DTYPE.get(arg.type)
     if dtype is None:
+        zipmap = _ORT_ZIPMAP.fullmatch(arg.type)
+        if zipmap is not None:
+            return TensorSpec(arg.name, _ORT_TYPE_TO_DTYPE[f"tensor({zipmap[1]})"], (-1, -1))
         raise PackagingError(
             f"ONNX tensor {arg.name!r} has type {arg.type}, which a loopml request cannot carry",
-            hint="export the model with float, double, int64, string or bool inputs and outputs",
+            hint="export the model with numeric, string or bool tensor inputs and outputs",
         )
     dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in arg.shape)
     return TensorSpec(arg.name, dtype, dims or (-1,))

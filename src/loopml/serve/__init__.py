@@ -6,9 +6,9 @@ Build an app with :func:`create_app` (or run ``loopml serve``)::
     app = create_app(ServeSettings(models=("quickstart@champion",)))
 
 Modules, one idea each: ``app`` (ASGI app, error → status table), ``protocols/`` (``/predict``,
-Open Inference Protocol, MLflow ``/invocations``, admin), ``feed`` and ``coerce`` (payload →
-tensors, errors naming the cell),
-``runtime`` (schema, onnxruntime), ``models`` (loaded versions, atomic swap), ``routing``
+Open Inference Protocol, MLflow ``/invocations``, admin; requests become feeds through
+:class:`loopml.package.FeedBuilder`), ``runtime`` (engines: onnxruntime, opt-in pickles),
+``models`` (loaded versions, atomic swap), ``routing``
 (traffic split, shadows), ``batching``, ``reload``, ``predlog`` (+ ``logschema``),
 ``feedback``, ``metrics``, ``limits``, ``source`` (where models come from), ``settings``.
 """

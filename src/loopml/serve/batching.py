@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from loopml.serve.feed import Feed
+from loopml.package.feed import Feed
 
 __all__ = ["Batcher", "Load"]
 

@@ -150,26 +150,30 @@ def _inputs(model: Any, ok: list[Any], total: int, n_failed: int, log_inputs: bo
     schema = model.schema
     fields: list[tuple[str, Any]] = []  # (column name, values as numpy 1-d of length total)
     usable = log_inputs and all(e.inputs is not None for e in ok)
-    if schema.layout == "tensor":
+    if schema.input_layout == "tensor":
         spec = schema.inputs[0]
         width = spec.width or 0
-        names = list(schema.features or [f"f{j}" for j in range(width)])
+        names = list(schema.feature_names or [f"f{j}" for j in range(width)])
         matrix = (
-            _concat([e.inputs[spec.name] for e in ok], (0, width), spec.dtype) if usable else None
+            _concat([e.inputs[spec.name] for e in ok], (0, width), spec.np_dtype)
+            if usable
+            else None
         )
         for j, name in enumerate(names):
             fields.append((name, matrix[:, j] if matrix is not None and matrix.ndim == 2 else None))
     else:
         for spec in schema.inputs:
             if usable and len(spec.shape) <= 2 and (len(spec.shape) < 2 or spec.shape[1] == 1):
-                values = _concat([e.inputs[spec.name].reshape(-1) for e in ok], (0,), spec.dtype)
+                values = _concat([e.inputs[spec.name].reshape(-1) for e in ok], (0,), spec.np_dtype)
             else:
                 values = None
             fields.append((spec.name, values))
     arrays, names_out = [], []
     for name, values in fields:
         kind = _arrow_type(
-            model.schema.inputs[0].dtype if schema.layout == "tensor" else _spec(schema, name).dtype
+            model.schema.inputs[0].np_dtype
+            if schema.input_layout == "tensor"
+            else _spec(schema, name).np_dtype
         )
         if values is None:
             arrays.append(pa.nulls(total + n_failed, kind))

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from loopml.errors import InvalidInputError, LoopMLError, NotFoundError
+from loopml.package.feed import FeedBuilder
+from loopml.package.signature import Signature
 from loopml.serve.batching import Batcher, BatchObserver, Load
-from loopml.serve.feed import FeedBuilder
-from loopml.serve.runtime import Engine, ModelSchema, load_engine
+from loopml.serve.runtime import Engine, load_engine
 from loopml.serve.settings import ServeSettings
 from loopml.serve.source import ModelPackage, ModelSource
 
@@ -41,7 +42,7 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
 
     @property
-    def schema(self) -> ModelSchema:
+    def schema(self) -> Signature:
         return self.engine.schema
 
     @property

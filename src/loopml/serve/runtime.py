@@ -1,177 +1,30 @@
-"""Running one model version: its input/output schema and the engine that executes it.
+"""Running one model version: the engine that executes it, and the signature it reads.
 
-The schema comes from the packaged signature (``inputs``/``outputs`` with ``name``, ``dtype``,
-``shape``; ``task``; ``classes``; ``input_layout``) and is checked against the ONNX graph, so
-the server never trusts a card that disagrees with the model. Engines: onnxruntime (always),
-and a pickled scikit-learn estimator only when the operator opted in with ``allow_pickle``.
+The signature is :class:`loopml.package.Signature`, read off the loaded session
+(:meth:`~loopml.package.Signature.from_session`): the one recorded with the version (registry,
+model card) must describe the ONNX graph, so the server never trusts a card that disagrees
+with the model; without one, the signature in the model's metadata, or one inferred from the
+graph, is used. Engines: onnxruntime (always), and a pickled scikit-learn estimator only when
+the operator opted in with ``allow_pickle``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from loopml.errors import InvalidInputError, LoopMLError
+from loopml.package.signature import Signature, TensorSpec
 
-__all__ = [
-    "V2_DATATYPES",
-    "ModelSchema",
-    "OnnxEngine",
-    "PickleEngine",
-    "TensorSpec",
-    "load_engine",
-]
-
-# numpy dtype -> Open Inference Protocol datatype, and back.
-V2_DATATYPES: dict[str, str] = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "uint16": "UINT16",
-    "uint32": "UINT32",
-    "uint64": "UINT64",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-    "object": "BYTES",
-}
-_ONNX_TYPES = {
-    "float": "float32",
-    "double": "float64",
-    "float16": "float16",
-    "int64": "int64",
-    "int32": "int32",
-    "int16": "int16",
-    "int8": "int8",
-    "uint8": "uint8",
-    "uint16": "uint16",
-    "uint32": "uint32",
-    "uint64": "uint64",
-    "bool": "bool",
-    "string": "object",
-}
-_DTYPE_ALIASES = {"str": "object", "string": "object", "float": "float32", "double": "float64"}
-
-
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    """One input or output: name, numpy dtype and shape (``-1`` for a variable dimension)."""
-
-    name: str
-    dtype: np.dtype[Any]
-    shape: tuple[int, ...]
-
-    @property
-    def datatype(self) -> str:
-        """The Open Inference Protocol datatype (``FP32``, ``INT64``, ``BYTES``...)."""
-        return V2_DATATYPES.get(self.dtype.name, "BYTES")
-
-    @property
-    def width(self) -> int | None:
-        """Values per row of a ``[batch, width]`` tensor, or ``None`` for other ranks."""
-        if len(self.shape) == 2 and self.shape[1] > 0:
-            return self.shape[1]
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class ModelSchema:
-    """How requests map onto the model's inputs and how its outputs read."""
-
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    layout: str  # "tensor": one [batch, n_features] input; "columns": one input per column
-    features: tuple[str, ...] | None = None
-    task: str | None = None
-    classes: tuple[Any, ...] | None = None
-    nullable: frozenset[str] = frozenset()  # inputs that accept NaN/null (signature says so)
-
-    @property
-    def batchable(self) -> bool:
-        """Whether requests can be stacked: every input has a variable first dimension."""
-        return all(spec.shape[:1] == (-1,) for spec in self.inputs)
-
-    @property
-    def prediction_output(self) -> str:
-        """The output returned as ``predictions``: the label for classifiers, else the first."""
-        names = [spec.name for spec in self.outputs]
-        for preferred in ("label", "output_label", "predictions", "variable"):
-            if preferred in names:
-                return preferred
-        return names[0]
-
-    def columns(self) -> tuple[str, ...] | None:
-        """Column names a request may use, in order (``None`` when the model has none)."""
-        if self.layout == "columns":
-            return tuple(spec.name for spec in self.inputs)
-        return self.features
-
-    @classmethod
-    def build(
-        cls, signature: dict[str, Any] | None, graph: list[TensorSpec], outputs: list[TensorSpec]
-    ) -> ModelSchema:
-        """Merge the packaged ``signature`` with what the ONNX graph declares.
-
-        The graph wins on names, dtypes and ranks; the signature adds the layout, feature
-        names, task and classes. A signature naming inputs the graph lacks is rejected.
-        """
-        sig = signature or {}
-        graph_names = [spec.name for spec in graph]
-        declared = [
-            str(item.get("name")) for item in sig.get("inputs") or [] if isinstance(item, dict)
-        ]
-        unknown = [name for name in declared if name not in graph_names]
-        if declared and unknown and sig.get("input_layout", "columns") == "columns":
-            raise InvalidInputError(
-                f"the model signature names inputs {unknown} that the ONNX graph does not have "
-                f"(graph inputs: {graph_names})",
-                hint="re-register the model so its card is written from the exported graph",
-            )
-        layout = sig.get("input_layout")
-        if layout not in ("tensor", "columns"):
-            layout = "tensor" if len(graph) == 1 and (graph[0].width or 0) >= 1 else "columns"
-        features = sig.get("features") or sig.get("feature_names") or sig.get("columns")
-        if (
-            layout == "tensor"
-            and not features
-            and declared
-            and len(declared) == (graph[0].width or 0)
-        ):
-            # A tensor-layout signature may list one entry per feature column.
-            features = declared
-        if features is not None:
-            features = tuple(str(f) for f in features)
-            if layout == "tensor" and graph[0].width not in (None, len(features)):
-                features = None
-        classes = sig.get("classes")
-        return cls(
-            inputs=tuple(graph),
-            outputs=tuple(outputs),
-            layout=layout,
-            features=features,
-            task=sig.get("task"),
-            classes=tuple(classes) if classes else None,
-            nullable=frozenset(
-                str(item.get("name"))
-                for item in sig.get("inputs") or []
-                if isinstance(item, dict) and item.get("nullable")
-            ),
-        )
+__all__ = ["Engine", "OnnxEngine", "PickleEngine", "load_engine"]
 
 
 class Engine(Protocol):
     """Executes a feed of named arrays; outputs come back in ``schema.outputs`` order."""
 
-    schema: ModelSchema
+    schema: Signature  # what the model takes and returns
 
     def run(self, feed: dict[str, np.ndarray]) -> list[Any]: ...
 
@@ -195,20 +48,8 @@ class OnnxEngine:
                 f"the ONNX model cannot be loaded by onnxruntime: {str(exc)[:300]}",
                 hint="re-export the model with loopml's packaging step (loopml models package)",
             ) from None
-        if signature is None:
-            # loopml's packaging stores the signature in the model's own metadata.
-            import orjson
-
-            stored = self._session.get_modelmeta().custom_metadata_map.get("loopml.signature")
-            if stored:
-                try:
-                    signature = orjson.loads(stored)
-                except orjson.JSONDecodeError:
-                    signature = None
-        graph = [_spec(arg) for arg in self._session.get_inputs()]
-        outputs = [_spec(arg) for arg in self._session.get_outputs()]
-        self.schema = ModelSchema.build(signature, graph, outputs)
-        names = [spec.name for spec in outputs]
+        self.schema = Signature.from_session(self._session, declared=signature)
+        names = list(self.schema.output_names)
         inner = getattr(self._session, "_sess", None)
         if inner is not None and hasattr(inner, "run"):
             # The binding under InferenceSession.run: same call, without the per-call checks
@@ -230,25 +71,32 @@ class PickleEngine:
     def __init__(self, payload: bytes, signature: dict[str, Any] | None) -> None:
         import pickle
 
-        self._model = pickle.loads(payload)
-        sig = signature or {}
-        graph = [_spec_from_signature(item) for item in sig.get("inputs") or []]
-        if not graph:
+        if not signature:
             raise InvalidInputError(
                 "a pickled model needs a signature listing its inputs",
                 hint="register the model with a signature, or export it to ONNX",
             )
-        outputs = [TensorSpec("predictions", np.dtype("float64"), (-1,))]
-        self.schema = ModelSchema.build(sig, graph, outputs)
+        declared = Signature.from_dict(signature)
+        self._model = pickle.loads(payload)
+        # The engine answers with predict() alone: one output, typed as the signature's own.
+        answer = next(s for s in declared.outputs if s.name == declared.prediction_output)
+        self.schema = Signature(
+            inputs=declared.inputs,
+            outputs=(TensorSpec("predictions", answer.dtype, (-1,)),),
+            task=declared.task,
+            classes=declared.classes,
+            input_layout=declared.input_layout,
+            feature_names=declared.feature_names,
+        )
 
     def run(self, feed: dict[str, np.ndarray]) -> list[Any]:
-        if self.schema.layout == "tensor":
+        if self.schema.input_layout == "tensor":
             matrix = feed[self.schema.inputs[0].name]
             frame: Any = matrix
-            if self.schema.features:
+            if self.schema.feature_names:
                 import pandas as pd
 
-                frame = pd.DataFrame(matrix, columns=list(self.schema.features))
+                frame = pd.DataFrame(matrix, columns=list(self.schema.feature_names))
         else:
             import pandas as pd
 
@@ -284,22 +132,6 @@ def load_engine(
     else:
         raise LoopMLError(f"model {label} has neither an ONNX artifact nor a pickle")
     return engine, time.perf_counter() - started
-
-
-def _spec(arg: Any) -> TensorSpec:
-    kind = str(arg.type)
-    inner = kind[len("tensor(") : -1] if kind.startswith("tensor(") else kind
-    dtype = np.dtype(_ONNX_TYPES.get(inner, "object"))
-    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or []))
-    return TensorSpec(arg.name, dtype, shape)
-
-
-def _spec_from_signature(item: dict[str, Any]) -> TensorSpec:
-    name = str(item.get("name"))
-    dtype_name = str(item.get("dtype", "float32"))
-    dtype = np.dtype(_DTYPE_ALIASES.get(dtype_name, dtype_name))
-    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in item.get("shape") or [-1, 1])
-    return TensorSpec(name, dtype, shape)
 
 
 def _short(exc: BaseException) -> str:

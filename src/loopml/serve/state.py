@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.errors import LoopMLError
+from loopml.package.feed import Feed, FeedBuilder
 from loopml.serve.batching import Load
-from loopml.serve.feed import Feed, FeedBuilder
 from loopml.serve.metrics import ServeMetrics
 from loopml.serve.models import LoadedModel, ModelLoader, ModelTable, Target
 from loopml.serve.predlog import LogEntry, PredictionLog

@@ -84,8 +84,8 @@ def describe_models(state: ServerState) -> list[dict[str, Any]]:
                 "load_seconds": round(model.load_seconds, 4),
                 "loaded_at": model.loaded_at,
                 "inputs": [spec.to_dict() for spec in model.schema.inputs],
-                "layout": model.schema.layout,
-                "columns": list(model.schema.columns() or []),
+                "layout": model.schema.input_layout,
+                "columns": list(model.schema.columns),
             }
         )
     return rows

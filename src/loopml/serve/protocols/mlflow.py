@@ -29,11 +29,11 @@ from typing import Any
 
 from loopml._version import __version__
 from loopml.errors import InvalidInputError, LoopMLError
-from loopml.serve.feed import Feed, FeedBuilder
+from loopml.package.feed import Feed, FeedBuilder
+from loopml.package.signature import TensorSpec
 from loopml.serve.limits import UnsupportedMediaTypeError, media_type
 from loopml.serve.protocols.body import json_reply, load_json
 from loopml.serve.protocols.predict import tf_serving_builder
-from loopml.serve.runtime import TensorSpec
 from loopml.serve.state import Call, Reply, ServerState, infer
 
 __all__ = ["FAST_ROUTES", "error_body", "invocations", "routes"]
@@ -185,14 +185,14 @@ def _csv_builder(body: bytes, header: bool | None) -> Callable[[FeedBuilder], Fe
 
     def build(feeds: FeedBuilder) -> Feed:
         first = lines[0][1]
-        names = feeds.schema.columns()
+        names = feeds.signature.columns or None
         has_header = header if header is not None else _looks_like_header(first, feeds, names)
         data = lines[1:] if has_header else lines
         if has_header and names is not None:
             return _named_columns(first, data, feeds)
         # Positional: no header, or a header the model has no names to check against.
         specs = [
-            feeds.column_spec(names[j]) if names and j < len(names) else feeds.schema.inputs[0]
+            feeds.column_spec(names[j]) if names and j < len(names) else feeds.signature.inputs[0]
             for j in range(width)
         ]
         labels = list(names) if names and len(names) == width else [str(j) for j in range(width)]
@@ -228,8 +228,8 @@ def _looks_like_header(first: list[str], feeds: FeedBuilder, names: tuple[str, .
             return True
         specs = [feeds.column_spec(name) for name in names]
     else:
-        specs = [feeds.schema.inputs[0]] * len(first)
-    if not any(spec is not None and spec.dtype.kind in "fiub" for spec in specs):
+        specs = [feeds.signature.inputs[0]] * len(first)
+    if not any(spec is not None and spec.np_dtype.kind in "fiub" for spec in specs):
         return True  # an all-text first line cannot be told from a header: MLflow's reading
     return not all(_reads_as(field, spec) for field, spec in zip(first, specs, strict=True))
 
@@ -239,16 +239,16 @@ def _reads_as(text: str, spec: TensorSpec | None) -> bool:
         _cell(text, spec, "", 0)
     except InvalidInputError:
         return False
-    return text != "" or spec is None or spec.dtype.kind in "OUS"
+    return text != "" or spec is None or spec.np_dtype.kind in "OUS"
 
 
 def _cell(text: str, spec: TensorSpec | None, column: str, line: int) -> Any:
     """A CSV field typed by the model's input: numbers for numeric inputs, else text."""
-    if spec is None or spec.dtype.kind in "OUS":
+    if spec is None or spec.np_dtype.kind in "OUS":
         return text
     if text == "":
         return None
-    kind = spec.dtype.kind
+    kind = spec.np_dtype.kind
     if kind == "b":
         flag = _BOOLS.get(text.strip().lower())
         if flag is None:
@@ -266,8 +266,7 @@ def _cell(text: str, spec: TensorSpec | None, column: str, line: int) -> Any:
         return float(text)
     except ValueError:
         raise InvalidInputError(
-            f"CSV line {line} column {column!r} is {text!r:.40}; expected a number "
-            f"({spec.dtype.name})"
+            f"CSV line {line} column {column!r} is {text!r:.40}; expected a number ({spec.dtype})"
         ) from None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopml.errors import InvalidInputError, LoopMLError
-from loopml.serve.feed import Feed, FeedBuilder
+from loopml.package.feed import Feed, FeedBuilder
 from loopml.serve.protocols.body import check_json, json_reply, load_json
 from loopml.serve.state import Call, Reply, ServerState, infer
 
@@ -41,6 +41,8 @@ async def predict(call: Call, state: ServerState) -> Reply:
 
 def request_builder(document: Any) -> Callable[[FeedBuilder], Feed]:
     """Check the document's shape and return how to build its feed for any model."""
+    if type(document) is dict and len(document) == 1 and "instances" in document:
+        return tf_serving_builder("instances", document["instances"])  # the common request
     if not isinstance(document, dict):
         raise InvalidInputError(
             f"request body must be a JSON object with 'instances' or 'inputs', "

@@ -29,10 +29,10 @@ import orjson
 
 from loopml._version import __version__
 from loopml.errors import InvalidInputError, LoopMLError
+from loopml.package.signature import V2_DATATYPES, TensorSpec
 from loopml.serve.limits import UnsupportedMediaTypeError, media_type
 from loopml.serve.models import LoadedModel
 from loopml.serve.protocols.body import decoded_body, json_reply, load_json
-from loopml.serve.runtime import V2_DATATYPES
 from loopml.serve.state import Call, Reply, ServerState, infer
 
 __all__ = ["FAST_ROUTES", "error_body", "model_metadata", "server_metadata"]
@@ -87,9 +87,13 @@ def model_metadata(model: LoadedModel, versions: list[str]) -> dict[str, Any]:
         "name": model.name,
         "versions": versions,
         "platform": "onnx_onnxv1",
-        "inputs": [spec.to_dict() for spec in schema.inputs],
-        "outputs": [spec.to_dict() for spec in schema.outputs],
+        "inputs": [_tensor_metadata(spec) for spec in schema.inputs],
+        "outputs": [_tensor_metadata(spec) for spec in schema.outputs],
     }
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": spec.v2_datatype, "shape": list(spec.shape)}
 
 
 def error_body(exc: LoopMLError, status: int, call: Call | None) -> dict[str, Any]:
