@@ -219,3 +219,12 @@ def test_serve_list_refuses_an_unknown_status(
 ) -> None:
     assert main(["serve", "list", "--status", "paused"]) == 1
     assert "valid options: running, stopped" in capsys.readouterr().err
+
+
+def test_an_object_store_log_url_is_passed_on_unmangled(tmp_path: Path) -> None:
+    from loopml.cli.serve import _log_folder
+
+    assert (
+        _log_folder("s3://bucket/serving/logs", None, None, tmp_path) == "s3://bucket/serving/logs"
+    )
+    assert _log_folder("rel/logs", None, None, tmp_path) == str(Path("rel/logs").absolute())

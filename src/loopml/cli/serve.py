@@ -136,10 +136,10 @@ def serve(
         bool | None, typer.Option(help="Keep the prediction log. " + _FROM_FILE.format("on"))
     ] = None,
     log_dir: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Prediction log folder. Default: serving.prediction_log.folder (relative to "
-            "the project), else <home>/serving/logs."
+            help="Prediction log folder or object-store URL (s3://bucket/logs). Default: "
+            "serving.prediction_log.folder (relative to the project), else <home>/serving/logs."
         ),
     ] = None,
     allow_pickle: Annotated[
@@ -218,7 +218,7 @@ def serve(
         ),
         reload_interval_s=reload_interval or serving.reload_interval_s,
         log_predictions=log if log is not None else serving.prediction_log.enabled,
-        log_dir=str(_log_folder(log_dir, found, serving, base.home)),
+        log_dir=_log_folder(log_dir, found, serving, base.home),
         admin_token=admin_token,
         state_dir=str((base.home / "serving" / "state" / f"{host}-{port}").absolute()),
         deployment=name or serving.name or f"{host}:{port}",
@@ -242,12 +242,16 @@ def settings_log(home: Path) -> Path:
     return (home / "serving" / "logs").absolute()
 
 
-def _log_folder(flag: Path | None, found: Project | None, serving: Any, home: Path) -> Path:
+def _log_folder(flag: str | None, found: Project | None, serving: Any, home: Path) -> str:
+    """An object-store URL as given; a local folder made absolute (workers may chdir)."""
+    from loopml.serve.logfiles import is_url
+
     if flag is not None:
-        return flag.absolute()
+        return flag if is_url(flag) else str(Path(flag).absolute())
     if found is not None and serving.prediction_log.folder:
-        return found.path(serving.prediction_log.folder).absolute()
-    return settings_log(home)
+        configured: str = serving.prediction_log.folder
+        return configured if is_url(configured) else str(found.path(configured).absolute())
+    return str(settings_log(home))
 
 
 def run_server(settings: Any, *, host: str, port: int, workers: int, log_level: str) -> None:
@@ -353,7 +357,9 @@ def traffic_command(
 
 @app.command("recover-log")
 def recover_log(
-    log_dir: Annotated[Path | None, typer.Option(help="Prediction log folder.")] = None,
+    log_dir: Annotated[
+        str | None, typer.Option(help="Prediction log folder or object-store URL.")
+    ] = None,
 ) -> None:
     """Roll prediction-log spools left by killed servers into Parquet."""
     from loopml.config import Settings

@@ -79,12 +79,18 @@ def status_for(exc: BaseException) -> int:
 
 
 class _FastRoute:
-    __slots__ = ("error_body", "handler", "route")
+    __slots__ = ("error_body", "handler", "method", "not_allowed", "route")
 
-    def __init__(self, route: str, handler: Handler, error_body: ErrorBody) -> None:
+    def __init__(self, route: str, handler: Handler, error_body: ErrorBody, method: str) -> None:
         self.route = route
         self.handler = handler
         self.error_body = error_body
+        self.method = method
+        self.not_allowed = Reply(
+            405,
+            f'{{"error": "use {method} on this endpoint"}}'.encode(),
+            headers=[(b"allow", method.encode())],
+        )
 
 
 class ServingApp:
@@ -98,15 +104,15 @@ class ServingApp:
         self._fallback = fallback
         self._exact: dict[str, _FastRoute] = {}
         self._patterns: list[tuple[re.Pattern[str], _FastRoute]] = []
-        for module, route, errors in (
-            (predict, "predict", predict.error_body),
-            (v2, "v2", v2.error_body),
-            (mlflow, "mlflow", mlflow.error_body),
-            (feedback, "feedback", predict.error_body),
-            (admin, "admin", predict.error_body),
+        for module, route, errors, method in (
+            (predict, "predict", predict.error_body, "POST"),
+            (v2, "v2", v2.error_body, "POST"),
+            (mlflow, "mlflow", mlflow.error_body, "POST"),
+            (feedback, "feedback", predict.error_body, "POST"),
+            (admin, "admin", predict.error_body, "PUT"),
         ):
             for path, handler in module.FAST_ROUTES:
-                fast = _FastRoute(route, handler, errors)
+                fast = _FastRoute(route, handler, errors, method)
                 if "{" in path:
                     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
                     self._patterns.append((re.compile(f"^{regex}$"), fast))
@@ -153,12 +159,8 @@ class ServingApp:
                 params,
                 request_id.decode("latin-1")[:128] if request_id else self.state.new_request_id(),
             )
-            if scope["method"] not in ("POST", "PUT"):
-                reply = Reply(
-                    405,
-                    b'{"error": "use POST on this endpoint"}',
-                    headers=[(b"allow", b"POST")],
-                )
+            if scope["method"] != fast.method:
+                reply = fast.not_allowed
             else:
                 call.body = await read_body(receive, self._limit, _header(scope, b"content-length"))
                 reply = await fast.handler(call, self.state)

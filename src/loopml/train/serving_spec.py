@@ -69,7 +69,8 @@ class PredictionLogSpec(_Spec):
     enabled: bool = True
     folder: str | None = Field(
         default=None,
-        description="log folder, relative to the project folder (default <home>/serving/logs)",
+        description="log folder, relative to the project folder, or an object-store URL such "
+        "as s3://bucket/logs (default <home>/serving/logs)",
     )
 
 
