@@ -1,8 +1,9 @@
 """The README's promise: `loopml run` then `loopml serve` on the quickstart answers the
-article's request with exactly [2.0, 4.0, 6.0]."""
+article's request with exactly [2.0, 4.0, 6.0] — and, x being a number, any other x too."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -34,6 +35,19 @@ def test_run_then_serve_answers_the_articles_request(tmp_path: Path) -> None:
         [*loopml, "run", str(project)], env=env, capture_output=True, text=True, timeout=300
     )
     assert trained.returncode == 0, trained.stderr
+    shown = subprocess.run(
+        [*loopml, "models", "show", "quickstart", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (version,) = json.loads(shown.stdout)["versions"]
+    # data.csv holds integers, but x is a quantity: the model takes any number
+    assert version["signature"]["inputs"] == [
+        {"name": "x", "dtype": "float64", "shape": [-1, 1], "nullable": False}
+    ]
     port = free_port()
     with subprocess.Popen(
         [
@@ -68,6 +82,13 @@ def test_run_then_serve_answers_the_articles_request(tmp_path: Path) -> None:
             assert (answer["model"], answer["version"]) == ("quickstart", 1)
             columns = httpx.post(f"{url}/predict", json={"inputs": {"x": [1.0, 2.0, 3.0]}})
             assert columns.json()["predictions"] == [2.0, 4.0, 6.0]
+            between = httpx.post(f"{url}/predict", json={"instances": [[1.5]]})
+            assert between.status_code == 200, between.text
+            assert between.json()["predictions"] == [3.0]
+            integers = httpx.post(f"{url}/predict", json={"instances": [[1], [2], [3]]})
+            assert integers.json()["predictions"] == [2.0, 4.0, 6.0]
+            metadata = httpx.get(f"{url}/v2/models/quickstart").json()
+            assert metadata["inputs"] == [{"name": "x", "datatype": "FP64", "shape": [-1, 1]}]
         finally:
             server.terminate()
             server.communicate(timeout=30)

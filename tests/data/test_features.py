@@ -8,7 +8,13 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from loopml.data.features import TRANSFORMS, FeatureSpec, build_column_transformer
+from loopml.data.features import (
+    NUMERIC_TRANSFORMS,
+    TRANSFORMS,
+    FeatureSpec,
+    build_column_transformer,
+    model_frame,
+)
 from loopml.data.features_onnx import onnx_inputs, to_onnx
 from loopml.errors import InvalidInputError
 
@@ -130,3 +136,58 @@ def test_a_step_without_an_onnx_converter_is_reported_clearly() -> None:
     transformer = ColumnTransformer([("f", step, ["num"])]).fit(_frame())
     with pytest.raises(ExportUnsupportedError, match="cannot be exported to ONNX"):
         to_onnx(transformer, [{"column": "num", "transform": "standardize"}])
+
+
+def _counts() -> pd.DataFrame:
+    """Integer columns of every kind a feature can read them as, and a boolean."""
+    return pd.DataFrame(
+        {
+            "rooms": [1, 2, 3, 4],
+            "floor": pd.array([0, 3, None, 1], dtype="Int64"),
+            "age": np.array([10, 20, 30, 40], dtype=np.uint8),
+            "store": [3, 7, 3, 11],
+            "grade": [1, 2, 3, 1],
+            "member": [True, False, True, True],
+            "y": [1, 2, 3, 4],
+        }
+    )
+
+
+def test_integer_columns_read_as_numbers_are_float64_in_the_models_view() -> None:
+    features = [
+        {"column": "rooms", "transform": "passthrough"},
+        {"column": "floor", "transform": "standardize"},
+        {"column": "age", "transform": "bucketize", "bins": [18, 65]},
+    ]
+    frame = _counts()
+
+    view = model_frame(features, frame)
+
+    assert {c: str(view[c].dtype) for c in ("rooms", "floor", "age")} == dict.fromkeys(
+        ("rooms", "floor", "age"), "float64"
+    )
+    assert view["rooms"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert np.isnan(view.loc[2, "floor"])  # pd.NA of a nullable integer becomes NaN
+    assert all(FeatureSpec.model_validate(f).is_numeric for f in features)
+    assert set(NUMERIC_TRANSFORMS) <= set(TRANSFORMS)
+
+
+def test_integer_categories_booleans_and_the_stored_frame_keep_their_dtypes() -> None:
+    features = [
+        {"column": "rooms", "transform": "minmax"},
+        {"column": "store", "transform": "onehot"},
+        {"column": "grade", "transform": "ordinal", "categories": [1, 2, 3]},
+        {"column": "member", "transform": "passthrough"},
+    ]
+    frame = _counts()
+    before = frame.dtypes.copy()
+
+    view = model_frame(features, frame)
+
+    assert str(view["store"].dtype) == str(view["grade"].dtype) == "int64"  # no category 1.5
+    assert str(view["member"].dtype) == "bool"
+    assert str(view["y"].dtype) == "int64"  # columns no feature reads are left alone
+    assert str(view["rooms"].dtype) == "float64"
+    pd.testing.assert_series_equal(frame.dtypes, before)  # the stored dataset is not touched
+    assert frame["rooms"].tolist() == [1, 2, 3, 4]
+    assert not FeatureSpec(column="store", transform="onehot").is_numeric

@@ -181,3 +181,20 @@ def test_integer_categories_in_the_sample_make_an_int64_input() -> None:
         sample = pd.DataFrame({"store": store, "city": ["a", "b"]})
         kinds = {name: type(kind).__name__ for name, kind in onnx_input_types(features, sample)}
         assert kinds == {"store": "Int64TensorType", "city": "StringTensorType"}
+
+
+def test_numeric_transforms_take_float_whatever_the_columns_dtype() -> None:
+    # the graph takes what the trained model takes: numbers for numeric transforms (even of
+    # an integer column, see loopml.data.features.model_frame), integers for integer categories
+    features = [
+        {"column": "rooms", "transform": "passthrough"},
+        {"column": "floor", "transform": "standardize"},
+        {"column": "store", "transform": "onehot"},
+    ]
+    sample = pd.DataFrame({"rooms": [1, 2], "floor": [0, 3], "store": [3, 7]})
+    kinds = {name: type(kind).__name__ for name, kind in onnx_input_types(features, sample)}
+    assert kinds == {
+        "rooms": "FloatTensorType",
+        "floor": "FloatTensorType",
+        "store": "Int64TensorType",
+    }

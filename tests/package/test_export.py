@@ -215,6 +215,34 @@ def test_a_categorical_column_of_integers_travels_as_int64() -> None:
     assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed
 
 
+def test_the_models_view_of_integer_columns_makes_numbers_take_floats_and_categories_not() -> None:
+    from loopml.data.features import build_column_transformer, model_frame
+    from loopml.package import InvalidFeedError, to_feed
+
+    features = [
+        {"column": "rooms", "transform": "standardize"},
+        {"column": "district", "transform": "onehot"},
+    ]
+    stored = pd.DataFrame({"rooms": [1, 2, 3, 4, 5, 6], "district": [3, 7, 3, 11, 7, 3]})
+    frame = model_frame(features, stored)  # what the project pipeline trains and packages on
+    y = 50.0 * frame["rooms"] + 10.0 * (frame["district"] == 7)
+    model = Pipeline(
+        [("features", build_column_transformer(features)), ("model", LinearRegression())]
+    ).fit(frame, y)
+
+    exported = export_onnx(model, frame, task="regression")
+
+    assert exported.signature.input("rooms").dtype == "float64"
+    assert exported.signature.input("district").dtype == "int64"
+    assert check_parity(model, exported.onnx_bytes, frame, task="regression").passed
+    session = ort.InferenceSession(exported.onnx_bytes, providers=["CPUExecutionProvider"])
+    feed = to_feed(exported.signature, [[1.5, 7], [2, 3]])  # a float and an int for rooms
+    np.testing.assert_allclose(session.run(None, feed)[0].ravel(), [85.0, 100.0], atol=1e-9)
+    with pytest.raises(InvalidFeedError, match=r"is 1.5; expected an integer \(int64\)") as caught:
+        to_feed(exported.signature, {"rooms": [2.0], "district": [1.5]})
+    assert caught.value.field == "district"
+
+
 def test_a_column_onnx_cannot_carry_is_named() -> None:
     frame = pd.DataFrame({"mixed": pd.Series([1, "a", 2.5, "b"], dtype=object)})
     model = Pipeline(

@@ -44,6 +44,9 @@ def test_the_quickstart_learns_y_equals_2x_and_becomes_champion(
     predictor = load_predictor(registry, champion)
     predictions = predictor.predict(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
     assert np.asarray(predictions).ravel().tolist() == [2.0, 4.0, 6.0]  # exactly
+    # data.csv holds the integers 1, 2, 3, but x is a number: the model takes 1.5 too
+    assert champion.signature["inputs"][0]["dtype"] == "float64"
+    assert predictor.predict(pd.DataFrame({"x": [1.5]})).tolist() == [3.0]
     lineage = champion.lineage
     assert lineage["dataset"]["ref"] == "quickstart@1"
     assert lineage["features"][0]["column"] == "x"
@@ -244,3 +247,55 @@ def test_a_project_that_allows_pickles_tags_its_version_with_the_opt_in(
     run_project(project, settings=settings, trials=1)
     plain = registry.resolve("quickstart:2")  # type: ignore[attr-defined]
     assert "loopml.allow_pickle" not in plain.tags
+
+
+HOUSES = """\
+name: houses
+data: {source: {type: file, path: data.csv}}
+target: price
+task: regression
+features:
+  - {column: rooms, transform: passthrough}
+  - {column: district, transform: onehot}
+split: {method: kfold, folds: 3, test_size: 0.25}
+candidates: [linear_regression]
+"""
+
+
+def test_an_integer_column_is_a_float64_input_when_numeric_and_int64_when_categorical(
+    make_project: Callable[..., Path], settings: Settings
+) -> None:
+    from loopml.data.versions import from_settings
+    from loopml.package import InvalidFeedError, ModelCard, Signature, to_feed
+    from loopml.package.bundle import CARD_FILE
+
+    rng = np.random.default_rng(0)
+    rooms = rng.integers(1, 8, 60)
+    district = rng.choice([3, 7, 11], 60)
+    frame = pd.DataFrame(
+        {"rooms": rooms, "district": district, "price": 50 * rooms + 10 * (district == 7)}
+    )
+    result = run_project(make_project(HOUSES, frame), settings=settings)
+
+    registry = _registry(settings)
+    version = registry.resolve("houses:1")  # type: ignore[attr-defined]
+    signature = Signature.from_dict(version.signature)
+    card = ModelCard.from_json(registry.read_artifact("houses", 1, CARD_FILE))  # type: ignore[attr-defined]
+    for described in (signature, card.signature):
+        assert {spec.name: spec.dtype for spec in described.inputs} == {
+            "rooms": "float64",
+            "district": "int64",
+        }
+    from loopml.package import load_predictor
+
+    predictor = load_predictor(registry, version)
+    feed = to_feed(signature, {"rooms": [1.5, 2], "district": [7, 3]})
+    variable = predictor.session.run(None, feed)[0].ravel()
+    np.testing.assert_allclose(variable, [50 * 1.5 + 10, 100.0], atol=1e-6)
+    # a district 1.5 does not exist: refused, naming the column and the expectation
+    with pytest.raises(InvalidFeedError, match=r"column 'district'\) is 1.5; expected an integer"):
+        to_feed(signature, [[2, 1.5]])
+    # the stored dataset keeps its integer columns: only the model's view is widened
+    stored = from_settings(settings).read(result.dataset["ref"], as_="pandas")
+    assert str(stored["rooms"].dtype) == "int64"
+    assert str(stored["district"].dtype) == "int64"

@@ -14,6 +14,14 @@ One :class:`FeatureSpec` per input column::
 :func:`build_column_transformer` returns an unfitted ``ColumnTransformer`` that the training
 stage puts first in the model pipeline, so the same transform runs at serving time; every kind
 exports to ONNX (see :mod:`loopml.data.features_onnx` for the input types it expects).
+
+The transforms in :data:`NUMERIC_TRANSFORMS` read their column as a continuous number, so the
+model must take any number there, not only the integers the training data happened to hold:
+:func:`model_frame` is the model's view of a dataset, with every integer column such a
+transform reads widened to float64. Training fits on that view and packaging exports from it,
+so the served model's input is ``float64`` (``x = 1.5`` is a valid request) while the stored
+dataset keeps its integer column. Integer columns read as categories (``onehot``,
+``ordinal``) keep their type: category ``1.5`` does not exist and is refused.
 """
 
 from __future__ import annotations
@@ -26,9 +34,17 @@ from loopml.data.spec_errors import describe_validation_error
 from loopml.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
 
-__all__ = ["TRANSFORMS", "FeatureSpec", "build_column_transformer", "load_features"]
+__all__ = [
+    "NUMERIC_TRANSFORMS",
+    "TRANSFORMS",
+    "FeatureSpec",
+    "build_column_transformer",
+    "load_features",
+    "model_frame",
+]
 
 TRANSFORMS = (
     "standardize",
@@ -41,6 +57,10 @@ TRANSFORMS = (
     "passthrough",
     "drop",
 )
+
+#: Transforms that read their column as a continuous number (the others read categories,
+#: dates, or nothing).
+NUMERIC_TRANSFORMS = frozenset({"standardize", "minmax", "log1p", "bucketize", "passthrough"})
 
 
 class FeatureSpec(BaseModel):
@@ -96,6 +116,11 @@ class FeatureSpec(BaseModel):
     def step_name(self) -> str:
         return f"{self.transform}_{self.column}"
 
+    @property
+    def is_numeric(self) -> bool:
+        """Whether the transform reads the column as a continuous number."""
+        return self.transform in NUMERIC_TRANSFORMS
+
 
 def load_features(items: list[FeatureSpec | dict[str, Any]]) -> list[FeatureSpec]:
     """Validate a list of feature entries (from YAML), naming the bad entry on error."""
@@ -119,6 +144,34 @@ def load_features(items: list[FeatureSpec | dict[str, Any]]) -> list[FeatureSpec
             )
         seen.add(spec.column)
     return specs
+
+
+def model_frame(
+    features: list[FeatureSpec] | list[dict[str, Any]], frame: pd.DataFrame
+) -> pd.DataFrame:
+    """The model's view of ``frame``: integer columns read by a numeric transform as float64.
+
+    A column of integers under ``standardize``, ``passthrough``... is a quantity that merely
+    happened to be whole in the data; the model must take 1.5 there too. Its dtype is what
+    the ONNX export turns into the input type, so the widening happens here, before training,
+    and every later stage (search, refit, evaluation, parity check, export) sees the same
+    float64 column. Booleans, and integers read as categories (``onehot``, ``ordinal``), keep
+    their dtype. ``frame`` is not modified; columns no feature names are returned unchanged.
+    """
+    import pandas as pd
+
+    widen = [
+        spec.column
+        for spec in load_features(list(features))
+        if spec.is_numeric
+        and spec.column in frame.columns
+        and pd.api.types.is_integer_dtype(frame[spec.column].dtype)
+        and not pd.api.types.is_bool_dtype(frame[spec.column].dtype)
+    ]
+    if not widen:
+        return frame
+    # nullable Int64 columns turn pd.NA into NaN on the way
+    return frame.astype(dict.fromkeys(widen, "float64"))
 
 
 def build_column_transformer(

@@ -5,9 +5,10 @@ Each feature column is one graph input named after the column, of shape ``[N, 1]
 :func:`column_wire_type` says how a column travels by its dtype (numbers, booleans, strings,
 and datetimes as int64 seconds since the Unix epoch: ONNX has no date type);
 :func:`onnx_input_types` says what :func:`to_onnx`'s graph takes per feature spec: numeric
-transforms take float, ``onehot``/``ordinal`` take string (or int64 for integer categories),
-``date_parts`` takes int64 epoch seconds (:func:`onnx_inputs` does that conversion for a data
-frame).
+transforms (:data:`~loopml.data.features.NUMERIC_TRANSFORMS`) take float whatever the column's
+dtype, as a trained model does (see :func:`~loopml.data.features.model_frame`);
+``onehot``/``ordinal`` take string (or int64 for integer categories); ``date_parts`` takes
+int64 epoch seconds (:func:`onnx_inputs` does that conversion for a data frame).
 
 The converters registered here compute in the precision of their input: a ``double`` input
 gives ``double`` arithmetic and output, exactly as scikit-learn and NumPy compute (a float32
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.data.errors import ExportUnsupportedError
-from loopml.data.features import FeatureSpec, load_features
+from loopml.data.features import NUMERIC_TRANSFORMS, FeatureSpec, load_features
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +46,6 @@ __all__ = [
 
 _LOCK = threading.Lock()
 _REGISTERED = False
-_NUMERIC = {"standardize", "minmax", "log1p", "bucketize", "passthrough"}
 
 # ONNX element types (onnx.TensorProto), spelled out so this module imports onnx lazily
 _INT64, _DOUBLE = 7, 11
@@ -116,7 +116,7 @@ def onnx_input_types(
     for spec in load_features(list(features)):
         if spec.transform == "drop":
             continue
-        if spec.transform in _NUMERIC:
+        if spec.transform in NUMERIC_TRANSFORMS:
             types.append((spec.column, FloatTensorType([None, 1])))
         elif spec.transform == "date_parts":
             types.append((spec.column, Int64TensorType([None, 1])))

@@ -15,7 +15,11 @@ datetime                      ``int64 [N, 1]``     epoch seconds (for loopml's `
 ============================  ===================  =========================================
 
 The data layer decides that table (:func:`loopml.data.features_onnx.column_wire_type`), and
-converts loopml's own feature transformers, in the input's precision.
+converts loopml's own feature transformers, in the input's precision. The input types follow
+the dtypes the model was trained on: ``loopml run`` trains on the data layer's view of the
+dataset (:func:`loopml.data.features.model_frame`), in which integer columns read by numeric
+transforms are already float, so they become ``double`` inputs and integer categories
+``int64`` ones.
 
 Numbers stay in double precision through the feature transform, so scalers, encoders and
 linear models match scikit-learn to the last bits. HistGradientBoosting compares in double

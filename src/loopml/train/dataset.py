@@ -23,7 +23,12 @@ __all__ = ["TrainingData", "default_features", "prepare"]
 
 
 class TrainingData:
-    """The frame to train on (features + target), its feature specs and class labels."""
+    """The frame to train on (features + target), its feature specs and class labels.
+
+    ``frame`` is the model's view of the dataset (:func:`loopml.data.features.model_frame`):
+    integer columns read by numeric transforms are float64 in it, so the packaged model takes
+    any number there. Every stage after :func:`prepare` reads this frame, never the stored one.
+    """
 
     def __init__(
         self,
@@ -86,8 +91,12 @@ def _is_identifier(series: pd.Series, name: str) -> bool:
 
 
 def prepare(spec: ProjectSpec, frame: pd.DataFrame) -> TrainingData:
-    """Validate ``frame`` for ``spec`` and return what the trainer needs."""
-    from loopml.data.features import load_features
+    """Validate ``frame`` for ``spec`` and return what the trainer needs.
+
+    ``frame`` (the stored dataset) is left as it is; the returned frame is the model's view
+    of it (see :class:`TrainingData`).
+    """
+    from loopml.data.features import load_features, model_frame
 
     target = spec.target
     if target not in frame.columns:
@@ -128,6 +137,9 @@ def prepare(spec: ProjectSpec, frame: pd.DataFrame) -> TrainingData:
     keep = list(dict.fromkeys([*used, target, *(c for c in exclude if c != target)]))
     frame = frame[keep].reset_index(drop=True)
     _check_missing(frame, features)
+    # The one place the model's input dtypes are decided: search, refit, evaluation and the
+    # ONNX export (whose input types follow these dtypes) all read this frame.
+    frame = model_frame(features, frame)
     classes = _classes(spec, frame[target])
     return TrainingData(frame, features, target, classes)
 
