@@ -198,7 +198,9 @@ def _checked(array: np.ndarray, source: Any, spec: TensorSpec) -> np.ndarray | N
             # count_nonzero: a third of the cost of .all() on arrays of this size.
             if kind == "f" and np.count_nonzero(np.isfinite(array)) != array.size:
                 return None
-        elif not np.abs(array).max() <= _FLOAT_MAX[target]:  # NaN propagates, compares False
+        # NaN propagates through the maximum and compares False. (The ufunc's own reduce:
+        # ndarray.max adds a Python wrapper on every request.)
+        elif not np.maximum.reduce(np.abs(array), axis=None) <= _FLOAT_MAX[target]:
             return None
     out = array.astype(spec.np_dtype, copy=False)
     if source is not None and _has_bools(out, source):

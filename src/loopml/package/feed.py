@@ -107,6 +107,7 @@ class FeedBuilder:
         self._columns: tuple[str, ...] | None = signature.columns or None
         self._column_set = frozenset(self._columns or ())
         self._single = inputs[0] if len(inputs) == 1 else None
+        self._width = self._single.width if self._single is not None else None
         self._by_name = {spec.name: spec for spec in inputs}
         self._two_d = frozenset(spec.name for spec in inputs if len(spec.shape) == 2)
         # A record's values in column order, by one C call.
@@ -355,9 +356,9 @@ class FeedBuilder:
     def _tensor_rows(self, rows: list[Any], where: str) -> Feed:
         spec = self._single
         assert spec is not None  # the tensor layout has exactly one input
-        array = matrix(rows, spec, spec.width)
+        array = matrix(rows, spec, self._width)
         if array is not None:
-            return Feed({spec.name: array}, int(array.shape[0]))
+            return Feed({spec.name: array}, array.shape[0])
         first = rows[0]
         width = spec.width or (len(first) if isinstance(first, list | tuple) else 0)
         if not {type(row) for row in rows} <= {list, tuple} or {len(row) for row in rows} != {
