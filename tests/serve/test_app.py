@@ -19,3 +19,26 @@ def test_each_inference_route_answers_only_its_own_method(make_client: Any) -> N
     assert post.status_code == 405
     assert post.headers["allow"] == "PUT"
     assert post.json() == {"error": "use PUT on this endpoint"}
+
+
+def test_every_protocol_takes_a_gzip_or_deflate_body(make_client: Any) -> None:
+    import gzip
+    import zlib
+
+    client = make_client("linear")
+    body = b'{"instances": [[1.0], [2.0]]}'
+    for path in ("/predict", "/invocations"):
+        for coding, compress in (("gzip", gzip.compress), ("deflate", zlib.compress)):
+            answer = client.post(
+                path,
+                content=compress(body),
+                headers={"content-type": "application/json", "content-encoding": coding},
+            )
+            assert answer.status_code == 200, (path, coding, answer.text)
+    unknown = client.post(
+        "/predict",
+        content=body,
+        headers={"content-type": "application/json", "content-encoding": "br"},
+    )
+    assert unknown.status_code == 415
+    assert "Content-Encoding 'br' is not supported" in unknown.json()["error"]

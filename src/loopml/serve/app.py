@@ -44,6 +44,7 @@ from loopml.serve.metrics import ServeMetrics
 from loopml.serve.models import ModelLoader, ModelTable
 from loopml.serve.predlog import PredictionLog
 from loopml.serve.protocols.admin import UnauthorizedError
+from loopml.serve.protocols.body import decoded_body
 from loopml.serve.routing import Router, TrafficPolicy
 from loopml.serve.settings import ServeSettings
 from loopml.serve.source import ModelSource, RegistrySource
@@ -163,6 +164,9 @@ class ServingApp:
                 reply = fast.not_allowed
             else:
                 call.body = await read_body(receive, self._limit, _header(scope, b"content-length"))
+                if _header(scope, b"content-encoding") is not None:
+                    # Every protocol takes gzip/deflate bodies (Triton's client compresses).
+                    call.body = decoded_body(call, self._limit)
                 reply = await fast.handler(call, self.state)
         except ClientDisconnectedError:
             return

@@ -32,7 +32,7 @@ from loopml.errors import InvalidInputError, LoopMLError
 from loopml.package.signature import V2_DATATYPES, TensorSpec
 from loopml.serve.limits import UnsupportedMediaTypeError, media_type
 from loopml.serve.models import LoadedModel
-from loopml.serve.protocols.body import decoded_body, json_reply, load_json
+from loopml.serve.protocols.body import json_reply, load_json
 from loopml.serve.state import Call, Reply, ServerState, infer
 
 __all__ = ["FAST_ROUTES", "error_body", "model_metadata", "server_metadata"]
@@ -60,8 +60,7 @@ async def model_infer(call: Call, state: ServerState) -> Reply:
             "(or application/octet-stream with the binary tensor extension)"
         )
     header_length = call.header(_HEADER_LENGTH) or params.get("json-header-size", "").encode()
-    body = decoded_body(call, state.settings.max_body_bytes)
-    document, binary = _split_body(body, header_length)
+    document, binary = _split_body(call.body, header_length)  # decoded by the app
     request = _check_request(document)
     name = call.params["name"]
     version = call.params.get("version")
