@@ -468,3 +468,20 @@ def test_the_fast_paths_give_what_the_careful_path_gives(rows: Any, records: boo
 
     assert {k: v.tolist() for k, v in fast.items()} == {k: v.tolist() for k, v in careful.items()}
     assert tensor["input"].tolist() == np.array([row[:3] for row in rows], np.float32).tolist()
+
+
+def test_a_frame_with_fractions_for_an_integer_input_is_refused_not_truncated() -> None:
+    frame = pd.DataFrame(
+        {"age": [41.0, 1.5], "income": [1.0, 2.0], "score": [0.1, 0.2], "city": ["a", "b"]}
+    ).assign(member=[True, False])
+    with pytest.raises(InvalidFeedError, match=r"column 'age' holds 1\.5 at row 1; expected whole"):
+        frame_to_feed(COLUMNS, frame)
+    whole = frame_to_feed(COLUMNS, frame.assign(age=[41.0, 2.0]))["age"]
+    assert whole.dtype == np.int64
+    assert whole.ravel().tolist() == [41, 2]
+
+
+def test_a_dataframe_split_naming_a_column_twice_is_refused() -> None:
+    builder = FeedBuilder(UNIFORM, "m:1")
+    with pytest.raises(InvalidFeedError, match=r"names \['f0'\] more than once"):
+        builder.split(["f0", "f0", "f1", "f2"], [[1.0, 2.0, 3.0, 4.0]], "dataframe_split")

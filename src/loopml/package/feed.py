@@ -225,6 +225,12 @@ class FeedBuilder:
             return self.rows(data, f"{where}.data")
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise InvalidFeedError(f"{where}.columns must be a list of column names")
+        if len(set(columns)) != len(columns):
+            repeated = sorted({c for c in columns if columns.count(c) > 1})
+            raise InvalidFeedError(
+                f"{where}.columns names {repeated} more than once; each column must appear once",
+                field=repeated[0],
+            )
         if not isinstance(data, list):
             raise InvalidFeedError(f"{where}.data must be a list of rows, got {kind_of(data)}")
         if not data:
@@ -543,12 +549,22 @@ def frame_to_feed(signature: Signature, frame: pd.DataFrame | np.ndarray) -> dic
             column = to_epoch_seconds(data[spec.name])
         else:
             try:
-                column = column.astype(spec.np_dtype)
+                cast = column.astype(spec.np_dtype)
             except (TypeError, ValueError) as exc:
                 raise InvalidFeedError(
                     f"column {spec.name!r} cannot be read as {spec.dtype}: {exc}",
                     field=spec.name,
                 ) from exc
+            if cast.dtype.kind in "iu" and column.dtype.kind == "f":
+                # astype truncates 1.5 to 1 without a word: refuse what is not whole.
+                lost = np.flatnonzero(cast != column)
+                if len(lost):
+                    raise InvalidFeedError(
+                        f"column {spec.name!r} holds {column[lost[0]].item()!r} at row {lost[0]}; "
+                        f"expected whole numbers ({spec.dtype})",
+                        field=spec.name,
+                    )
+            column = cast
         feed[spec.name] = column.reshape(-1, *spec.shape[1:])
     return feed
 
