@@ -13,6 +13,11 @@ features. Servers, each pinned to core 0 (``taskset -c 0``) with ``wrk`` on core
 - ``floor``: a minimal Starlette + orjson + onnxruntime app on plain uvicorn (asyncio + h11);
 - ``fast floor``: the same app on uvicorn with uvloop + httptools.
 
+Both floors run onnxruntime with one intra-op thread, as loopml does. With its default
+thread pool onnxruntime pins its own threads to every core, escaping ``taskset``: on the
+forest the floor then computes on wrk's core too and spins between requests (about 1.6x the
+CPU per request). ``--servers "...,fast floor (ort threads)"`` adds that variant to show it.
+
 Requests carry one row or 100 rows; connections 1, 8 and 64. Prints a markdown table of
 req/s and p50/p99 latency, and the ratios of loopml to MLflow and to the fast floor.
 Needs ``wrk`` (``apt-get install wrk``) and ``taskset``.
@@ -38,6 +43,7 @@ from typing import Any
 
 CACHE = Path(os.environ.get("LOOPML_BENCH_CACHE", Path.home() / ".cache" / "loopml-bench"))
 SERVERS = ("loopml", "mlflow", "floor", "fast floor")
+ORT_DEFAULT_FLOOR = "fast floor (ort threads)"  # optional: onnxruntime's own thread pool
 
 FLOOR_APP = """
 import os
@@ -48,7 +54,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-session = ort.InferenceSession(os.environ["FLOOR_MODEL"], providers=["CPUExecutionProvider"])
+options = ort.SessionOptions()
+if int(os.environ.get("FLOOR_ORT_THREADS", "1")):  # 0: onnxruntime's default thread pool
+    options.intra_op_num_threads = int(os.environ.get("FLOOR_ORT_THREADS", "1"))
+session = ort.InferenceSession(
+    os.environ["FLOOR_MODEL"], options, providers=["CPUExecutionProvider"]
+)
 spec = session.get_inputs()[0]
 dtype = np.float64 if spec.type == "tensor(double)" else np.float32
 
@@ -275,7 +286,8 @@ def start_server(
             str(port),
         ]
     else:
-        fast = server == "fast floor"
+        fast = server in ("fast floor", ORT_DEFAULT_FLOOR)
+        env["FLOOR_ORT_THREADS"] = "0" if server == ORT_DEFAULT_FLOOR else "1"
         command = [
             *pin,
             sys.executable,
