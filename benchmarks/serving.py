@@ -18,7 +18,9 @@ thread pool onnxruntime pins its own threads to every core, escaping ``taskset``
 forest the floor then computes on wrk's core too and spins between requests (about 1.6x the
 CPU per request). ``--servers "...,fast floor (ort threads)"`` adds that variant to show it.
 
-Requests carry one row or 100 rows; connections 1, 8 and 64. Prints a markdown table of
+Requests carry one row or 100 rows; connections 1, 8 and 64. All servers of a model run
+side by side and every repetition of a cell visits each in turn, so that the machine's drift
+over minutes falls on all of them alike. Prints a markdown table of
 req/s and p50/p99 latency, and the ratios of loopml to MLflow and to the fast floor.
 Needs ``wrk`` (``apt-get install wrk``) and ``taskset``.
 """
@@ -142,17 +144,32 @@ def main() -> None:
     (CACHE / "post.lua").write_text(WRK_SCRIPT)
     results: dict[tuple[str, int, int, str], dict[str, float]] = {}
     for model in models:
-        for server in servers:
-            form = args.mlflow_input if server == "mlflow" else "instances"
-            ready = request_body(model, 1, form)
-            with start_server(server, model, onnx_files[model], mlflow_python, ready) as url:
-                for rows in row_counts:
-                    body = CACHE / f"{model}-{rows}-{form}.json"
-                    body.write_bytes(request_body(model, rows, form))
-                    for conns in connections:
-                        runs = [wrk(url, body, conns, args.duration) for _ in range(args.repeats)]
+        # Every server of a model runs at once (idle ones cost nothing) and each repetition
+        # visits them in turn, so a slow minute of this shared machine hits all of them
+        # alike instead of whichever server happened to be measured then.
+        with contextlib.ExitStack() as stack:
+            urls, forms = {}, {}
+            for server in servers:
+                forms[server] = args.mlflow_input if server == "mlflow" else "instances"
+                ready = request_body(model, 1, forms[server])
+                urls[server] = stack.enter_context(
+                    start_server(server, model, onnx_files[model], mlflow_python, ready)
+                )
+            for rows in row_counts:
+                bodies = {}
+                for server in servers:
+                    bodies[server] = CACHE / f"{model}-{rows}-{forms[server]}.json"
+                    bodies[server].write_bytes(request_body(model, rows, forms[server]))
+                for conns in connections:
+                    runs: dict[str, list[dict[str, float]]] = {server: [] for server in servers}
+                    for _ in range(args.repeats):
+                        for server in servers:
+                            runs[server].append(
+                                wrk(urls[server], bodies[server], conns, args.duration)
+                            )
+                    for server in servers:
                         cell = {
-                            key: statistics.median(run[key] for run in runs)
+                            key: statistics.median(run[key] for run in runs[server])
                             for key in ("rps", "p50", "p99", "errors")
                         }
                         results[(model, rows, conns, server)] = cell
