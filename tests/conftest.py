@@ -125,3 +125,63 @@ def fluent(settings: Settings) -> Iterator[object]:
     while fluent_module.active_run() is not None:
         fluent_module.end_run()
     loopml.set_tracking_uri(None)
+
+
+class MotoS3:
+    """A moto S3 server: its endpoint, and a way to make buckets on it."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+
+        self.endpoint = endpoint
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` unless it exists."""
+        if bucket not in {b["Name"] for b in self.client.list_buckets().get("Buckets", [])}:
+            self.client.create_bucket(Bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 HTTP API (moto) on 127.0.0.1, in its own process.
+
+    Its own process, not a thread: deltalake and polars call S3 from Rust while holding the
+    GIL, so a server thread inside the test process would never get to answer. Tests create
+    their own buckets (credentials: ``testing`` / ``testing``, region ``us-east-1``).
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    s3 = MotoS3(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            s3.client.list_buckets()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.2)
+    try:
+        yield s3
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,54 +18,14 @@ BUCKET = "loopml-data-test"
 
 
 @pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict[str, Any]]:
-    """s3fs-style options, as for the artifact store, pointing at a moto server.
-
-    The server runs in its own process: deltalake and polars call S3 from Rust while holding
-    the GIL, so a server thread inside the test process would never get to answer.
-    """
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import boto3
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.create_bucket(Bucket=BUCKET)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.2)
-    try:
-        yield {
-            "key": "testing",
-            "secret": "testing",
-            "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def s3_options(moto_s3: Any) -> dict[str, Any]:
+    """s3fs-style options, as for the artifact store, pointing at the moto server."""
+    moto_s3.create_bucket(BUCKET)
+    return {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": moto_s3.endpoint, "region_name": "us-east-1"},
+    }
 
 
 def test_versions_quarantine_and_time_travel_work_on_s3(
