@@ -63,6 +63,11 @@ def events(
             | AuditRow.entity_id.startswith(entity_prefix + ":", autoescape=True)
             | AuditRow.entity_id.startswith(entity_prefix + "@", autoescape=True)
         )
+    return run_query(conn, query)
+
+
+def run_query(conn: Connection, query: Any) -> list[AuditEvent]:
+    """The audit events a ``select`` of audit rows returns."""
     return [
         AuditEvent(
             id=r.id,

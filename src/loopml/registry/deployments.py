@@ -267,19 +267,7 @@ class Deployments:
             .limit(limit)
         )
         with self.db.read() as conn:
-            return [
-                AuditEvent(
-                    id=r.id,
-                    at=r.at,
-                    actor=r.actor,
-                    action=r.action,
-                    entity_type=r.entity_type,
-                    entity_id=r.entity_id,
-                    before=r.before,
-                    after=r.after,
-                )
-                for r in conn.execute(query)
-            ]
+            return audit.run_query(conn, query)
 
     def _row(self, conn: Connection, name: str, model_name: str, *, lock: bool = False) -> Any:
         from sqlalchemy import select
