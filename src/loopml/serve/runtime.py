@@ -33,19 +33,17 @@ class OnnxEngine:
     """onnxruntime, one thread by default: the server scales with processes, not threads."""
 
     def __init__(self, onnx: bytes, signature: dict[str, Any] | None, *, threads: int = 1) -> None:
-        import onnxruntime as ort
+        from loopml.package.errors import PackagingError
+        from loopml.package.session import load_onnx_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Spinning threads would steal the core the event loop needs between requests.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
+            # One thread, no spinning: a spinning pool would steal the core the event loop
+            # needs between requests.
+            self._session = load_onnx_session(onnx, intra_op_threads=threads)
+        except PackagingError as exc:
+            cause = str(exc.__cause__ or exc).strip().splitlines()
             raise InvalidInputError(
-                f"the ONNX model cannot be loaded by onnxruntime: {str(exc)[:300]}",
+                f"the ONNX model cannot be loaded by onnxruntime: {(cause or [''])[0][:300]}",
                 hint="re-export the model with loopml's packaging step (loopml models package)",
             ) from None
         self.schema = Signature.from_session(self._session, declared=signature)
