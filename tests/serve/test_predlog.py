@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 from pathlib import Path
@@ -131,6 +133,66 @@ def test_kill_9_loses_at_most_the_documented_window(
     safe = sum(1 for t in answered if t < killed_at - 0.2 - 0.1)  # window plus scheduling slack
     assert safe <= recovered <= len(answered), (safe, recovered, len(answered))
     assert len(answered) - recovered < len(answered) * 0.5
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (read from /proc: Linux only, like the server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The fields after the command name (which may hold spaces) start with state, ppid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 30
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                break  # gone
+            if state == "Z":
+                break  # exited, not yet reaped: its files are closed
+            time.sleep(0.05)
+
+
+def test_kill_9_of_every_worker_loses_at_most_the_documented_window(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    """With --workers 2 each worker spools on its own; killing all of them at once loses
+    at most what each recorded in its last spool interval."""
+    server = ServerProcess(
+        ["--model-file", f"linear={models['linear']}", "--workers", "2"], tmp_path / "home"
+    )
+    workers = _children(server.process.pid)
+    assert len(workers) >= 2, workers  # the two uvicorn workers (and maybe a resource tracker)
+    answered: list[float] = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        # A fresh connection per request, so that both workers' accept loops take some.
+        assert httpx.post(f"{server.url}/predict", json={"instances": [[1.0]]}).status_code == 200
+        answered.append(time.monotonic())
+    killed_at = time.monotonic()
+    for pid in [*workers, server.process.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    _wait_gone(workers)  # a killed process holds its spool's lock until it has exited
+    logs = tmp_path / "home" / "serving" / "logs"
+    spools = [p for p in (logs / "_spool").iterdir() if any(p.glob("*.arrows"))]
+    assert spools  # one per worker that answered (usually both)
+    recovered = recover(logs)
+    assert recovered == _count(logs)
+    safe = sum(1 for t in answered if t < killed_at - 0.2 - 0.1)
+    assert safe <= recovered <= len(answered), (safe, recovered, len(answered))
 
 
 @pytest.mark.parametrize("reader", ["duckdb", "polars"])
