@@ -90,12 +90,7 @@ def _floats(values: Sequence[Any], spec: TensorSpec, cell: Cell, field: str) -> 
             if (t is not float and t is not int) or not -limit <= v <= limit:
                 return _exact(values, spec, cell, field)
         return np.array(values, dtype=dtype)
-    try:
-        array = np.array(values)
-    except (ValueError, TypeError, OverflowError):
-        return _exact(values, spec, cell, field)
-    out = _checked(array, values, spec) if array.ndim == 1 else None
-    return out if out is not None else _exact(values, spec, cell, field)
+    return _long(values, spec, cell, field)
 
 
 def _ints(values: Sequence[Any], spec: TensorSpec, cell: Cell, field: str) -> np.ndarray:
@@ -106,6 +101,11 @@ def _ints(values: Sequence[Any], spec: TensorSpec, cell: Cell, field: str) -> np
             if type(v) is not int or not low <= v <= high:
                 return _exact(values, spec, cell, field)
         return np.array(values, dtype=dtype)
+    return _long(values, spec, cell, field)
+
+
+def _long(values: Sequence[Any], spec: TensorSpec, cell: Cell, field: str) -> np.ndarray:
+    """A long list of numbers: parsed by NumPy and checked vectorised, else the exact path."""
     try:
         array = np.array(values)
     except (ValueError, TypeError, OverflowError):

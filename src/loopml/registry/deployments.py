@@ -135,14 +135,7 @@ class Deployments:
                     and row.status != STOPPED
                     and row.updated_at < launched_at
                 ):
-                    conn.execute(
-                        update(Row)
-                        .where(Row.deployment_id == row.deployment_id)
-                        .values(status=STOPPED, updated_at=now)
-                    )
-                    before = _state(row)
-                    after = {**before, "status": STOPPED}
-                    _audit(conn, who, "stop_deployment", name, model_name, before, after, now)
+                    _mark_stopped(conn, row, who, now)
 
         from sqlalchemy.exc import IntegrityError
 
@@ -197,7 +190,7 @@ class Deployments:
         """Mark every running model of deployment ``name`` stopped (a graceful shutdown)."""
 
         def work(conn: Connection) -> None:
-            from sqlalchemy import select, update
+            from sqlalchemy import select
 
             from loopml.store.models import Deployment as Row
 
@@ -207,14 +200,7 @@ class Deployments:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             for row in conn.execute(query).all():
-                conn.execute(
-                    update(Row)
-                    .where(Row.deployment_id == row.deployment_id)
-                    .values(status=STOPPED, updated_at=now)
-                )
-                before = _state(row)
-                after = {**before, "status": STOPPED}
-                _audit(conn, who, "stop_deployment", name, row.model_name, before, after, now)
+                _mark_stopped(conn, row, who, now)
 
         self.db.run_write(work)
         return self.list_deployments(name)
@@ -315,6 +301,30 @@ def _entity(row: Any) -> Deployment:
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _mark_stopped(conn: Connection, row: Any, who: str, now: int) -> None:
+    """Set one deployment row to stopped, with its audit event."""
+    from sqlalchemy import update
+
+    from loopml.store.models import Deployment as Row
+
+    conn.execute(
+        update(Row)
+        .where(Row.deployment_id == row.deployment_id)
+        .values(status=STOPPED, updated_at=now)
+    )
+    before = _state(row)
+    _audit(
+        conn,
+        who,
+        "stop_deployment",
+        row.name,
+        row.model_name,
+        before,
+        {**before, "status": STOPPED},
+        now,
     )
 
 
