@@ -235,16 +235,11 @@ def create_app(
     metrics = ServeMetrics() if settings.metrics else None
     log = None
     if settings.log_predictions:
-        from loopml.serve.logfiles import LogLocation, is_url
+        from loopml.serve.logfiles import LogLocation
 
-        where = (
-            settings.log_dir
-            if settings.log_dir and is_url(settings.log_dir)
-            else settings.log_path(home)
-        )
-        location = LogLocation(where)
+        location = LogLocation(settings.log_path(home))
         log = PredictionLog(
-            where,
+            location,
             spool_folder=location.default_spool(home),
             spool_interval=settings.log_spool_interval_s,
             roll_interval=settings.log_roll_interval_s,

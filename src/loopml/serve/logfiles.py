@@ -44,6 +44,15 @@ class LogLocation:
         if self.local is None:
             self._open_remote()
 
+    @classmethod
+    def of(
+        cls, target: str | Path | LogLocation, *, storage_options: Mapping[str, Any] | None = None
+    ) -> LogLocation:
+        """``target`` itself if it is a location already, else the location it names."""
+        if isinstance(target, LogLocation):
+            return target
+        return cls(target, storage_options=storage_options)
+
     def _open_remote(self) -> None:
         try:
             from fsspec.core import url_to_fs

@@ -93,7 +93,7 @@ class PredictionLog:
 
     def __init__(
         self,
-        folder: str | Path,
+        folder: str | Path | LogLocation,
         *,
         spool_interval: float = 0.2,
         roll_interval: float = 60.0,
@@ -103,7 +103,7 @@ class PredictionLog:
         spool_folder: str | Path | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
-        self.location = LogLocation(folder, storage_options=storage_options)
+        self.location = LogLocation.of(folder, storage_options=storage_options)
         self.folder = self.location.local or Path(self.location.url)  # for local readers
         self.spool_folder = (
             Path(spool_folder) if spool_folder is not None else self.location.default_spool(_home())
@@ -352,11 +352,7 @@ def recover(
 
     A live process holds a lock on its spool, so running this next to live servers is safe.
     """
-    location = (
-        folder
-        if isinstance(folder, LogLocation)
-        else LogLocation(folder, storage_options=storage_options)
-    )
+    location = LogLocation.of(folder, storage_options=storage_options)
     root = Path(spool_folder) if spool_folder is not None else location.default_spool(_home())
     if not root.is_dir():
         return 0

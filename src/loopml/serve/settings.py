@@ -98,9 +98,14 @@ class ServeSettings:
             return parse_ref(self.models[0]).name
         return next(iter(self.model_files))
 
-    def log_path(self, home: Path) -> Path:
-        """Folder of the prediction log (``<home>/serving/logs`` unless ``log_dir`` is set)."""
-        return Path(self.log_dir) if self.log_dir else home / "serving" / "logs"
+    def log_path(self, home: Path) -> str | Path:
+        """Where the prediction log goes: ``log_dir`` (a folder, or an object-store URL kept
+        as text), else ``<home>/serving/logs``."""
+        from loopml.serve.logfiles import is_url
+
+        if not self.log_dir:
+            return home / "serving" / "logs"
+        return self.log_dir if is_url(self.log_dir) else Path(self.log_dir)
 
     def state_path(self, home: Path) -> Path:
         """Folder shared by the workers (Prometheus multi-process files)."""
