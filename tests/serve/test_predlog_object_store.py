@@ -107,3 +107,14 @@ def test_a_location_that_cannot_be_opened_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigError, match="cannot open the prediction log location"):
         LogLocation("nosuchscheme://bucket/logs")
+
+
+def test_a_bucket_that_cannot_be_written_stops_the_server_before_it_serves(
+    s3_env: str, make_client: Any
+) -> None:
+    from loopml.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match="cannot write the prediction log to 's3://no-such-bucket"
+    ):
+        make_client("linear", log_dir="s3://no-such-bucket/logs")

@@ -238,6 +238,7 @@ def create_app(
         from loopml.serve.logfiles import LogLocation
 
         location = LogLocation(settings.log_path(home))
+        location.check_writable()
         log = PredictionLog(
             location,
             spool_folder=location.default_spool(home),

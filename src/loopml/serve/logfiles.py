@@ -84,6 +84,34 @@ class LogLocation:
 
     # ---- writing ---------------------------------------------------------------------
 
+    def check_writable(self) -> None:
+        """Fail now, with a clear error, if files cannot be published here.
+
+        A server that found out at its first roll would keep answering while its log piled
+        up in the spool; checking at start turns a wrong bucket or missing credentials into
+        an error before the port is bound.
+        """
+        if self.local is not None:
+            try:
+                self.local.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the prediction log folder {self.url!r}: {exc.strerror}",
+                    hint="choose a writable folder with --log-dir",
+                ) from None
+            return
+        probe = f"{self._root}/_loopml_write_check"
+        try:
+            self._fs.pipe_file(probe, b"")
+            self._fs.rm_file(probe)
+        except Exception as exc:  # each filesystem raises its own errors
+            raise ConfigError(
+                f"cannot write the prediction log to {self.url!r}: {type(exc).__name__}: "
+                f"{str(exc)[:200]}",
+                hint="check the bucket exists and the credentials and endpoint "
+                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for S3)",
+            ) from None
+
     def publish(self, table: Any, kind: str, model: str, date: str, file_name: str) -> None:
         """Write ``table`` as ``<kind>/model=<model>/date=<date>/<file_name>``, all or nothing.
 
