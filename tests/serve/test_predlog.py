@@ -217,3 +217,31 @@ def test_the_log_is_partitioned_by_model_and_date(
         rows = {(m, str(d)) for m, d in frame.iter_rows()}
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert set(rows) == {("linear", today), ("forest", today)}
+
+
+def test_recovery_leaves_alone_a_spool_another_server_is_still_making(tmp_path: Path) -> None:
+    # Workers of one server start together and each recovers unlocked spools at start: a
+    # spool is made under a hidden name and shown only once its owner holds its lock.
+    spool_root = tmp_path / "spool"
+    making = spool_root / ".4242-1700000000000-1"
+    making.mkdir(parents=True)
+    (making / ".lock").touch()
+    (making / "predictions~m~1~2026-01-01.arrows").write_bytes(b"")
+
+    assert recover(tmp_path / "logs", spool_root) == 0
+    assert making.is_dir()
+    assert not (tmp_path / "logs" / "predictions").exists()
+
+
+def test_a_spool_is_locked_before_it_is_visible_to_recovery(tmp_path: Path) -> None:
+    from loopml.serve.predlog import PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
+    log.start()
+    try:
+        (visible,) = [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
+        assert (visible / ".lock").exists()
+        assert recover(tmp_path / "logs", tmp_path / "spool") == 0  # locked: left alone
+        assert visible.is_dir()
+    finally:
+        log.close()

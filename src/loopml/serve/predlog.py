@@ -284,9 +284,13 @@ class _Spool:
     def _open(self) -> None:
         self._seq += 1
         self.dir = self.root / f"{self._prefix}-{self._seq}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.dir / ".lock", "w")  # noqa: SIM115 - held while alive
+        # Locked before it is visible: a server starting next to this one (another worker)
+        # recovers every unlocked spool it finds, and would take a half-made one for dead.
+        making = self.root / f".{self.dir.name}"
+        making.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(making / ".lock", "w")  # noqa: SIM115 - held while alive
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        making.rename(self.dir)
         self._writers: dict[tuple[str, str, str, str], Any] = {}
         self.rows = 0
 
@@ -358,6 +362,8 @@ def recover(
         return 0
     recovered = 0
     for spool in sorted(root.iterdir()):
+        if spool.name.startswith("."):
+            continue  # still being made by a live process (see _Spool._open)
         lock_path = spool / ".lock"
         try:
             handle = open(lock_path, "a")  # noqa: SIM115
