@@ -267,6 +267,9 @@ def run_server(settings: Any, *, host: str, port: int, workers: int, log_level: 
         "http": "httptools",
         "lifespan": "on",
         "access_log": False,  # the prediction log and /metrics record every request
+        # Nothing here reads the client's address, so uvicorn's X-Forwarded-* middleware
+        # would only add a layer to every request.
+        "proxy_headers": False,
         "log_level": log_level,
         "timeout_graceful_shutdown": 30,
     }

@@ -302,7 +302,7 @@ class _Spool:
         if writer is None:
             name, version, date = key
             path = self.dir / f"{table}~{_safe(name)}~{_safe(version)}~{date}.arrows"
-            sink = pa.OSFile(str(path), "wb")  # unbuffered: each batch reaches the OS
+            sink = _sink(path)
             writer = pa.ipc.new_stream(sink, batch.schema)
             self._writers[full_key] = (writer, sink, batch.schema)
         else:
@@ -317,10 +317,11 @@ class _Spool:
                     self.dir
                     / f"{table}~{_safe(name)}~{_safe(version)}~{date}~{time.monotonic_ns()}.arrows"
                 )
-                sink = pa.OSFile(str(path), "wb")
+                sink = _sink(path)
                 writer = pa.ipc.new_stream(sink, batch.schema)
                 self._writers[full_key] = (writer, sink, batch.schema)
         writer.write_batch(batch)
+        sink.flush()  # each batch reaches the OS, in one write instead of one per buffer
         self.rows += batch.num_rows
 
     def roll(self) -> None:
@@ -344,6 +345,12 @@ class _Spool:
             _roll_folder(self.dir, self.location)
         _remove_dir(self.dir)
         self._lock_file.close()
+
+
+def _sink(path: Path) -> Any:
+    import pyarrow as pa
+
+    return pa.BufferedOutputStream(pa.OSFile(str(path), "wb"), buffer_size=1 << 20)
 
 
 def recover(
