@@ -245,3 +245,25 @@ def test_a_spool_is_locked_before_it_is_visible_to_recovery(tmp_path: Path) -> N
         assert visible.is_dir()
     finally:
         log.close()
+
+
+def test_a_backlog_of_many_row_requests_is_converted_in_slices_of_bounded_rows(
+    make_client: Any, tmp_path: Path
+) -> None:
+    # The event loop converts the log between requests: a slice of 256 requests of 100 rows
+    # each would hold it for 25,600 rows, so a slice stops at CHUNK_ROWS rows.
+    from loopml.serve.predlog import CHUNK, CHUNK_ROWS
+
+    client = make_client("linear", log_spool_interval_s=3600.0)  # no conversion meanwhile
+    log = client.app.state.log
+    rows = [[float(i)] for i in range(100)]
+    for _ in range(60):
+        assert client.post("/predict", json={"instances": rows}).status_code == 200
+    assert len(log._queue) == 60
+
+    taken = log._convert(CHUNK)
+
+    assert taken == -(-CHUNK_ROWS // 100)  # the first entry that reaches the row bound
+    assert sum(batch.num_rows for _, _, batch in log._converted) == taken * 100
+    client.__exit__(None, None, None)
+    assert _count(tmp_path / "logs") == 60 * 100  # the rest is written on shutdown

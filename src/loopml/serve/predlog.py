@@ -58,7 +58,11 @@ __all__ = ["LogEntry", "PredictionLog", "recover"]
 logger = logging.getLogger("loopml.serve.predlog")
 
 SPOOL_ROWS_LIMIT = 200_000
-CHUNK = 256  # entries converted between two releases of the GIL
+# What is converted between two requests (on the event loop) or two releases of the GIL (on
+# the writer thread): at most this many entries, and only as many as hold this many rows, so
+# that a slice of 100-row requests blocks no longer than a slice of one-row requests.
+CHUNK = 256
+CHUNK_ROWS = 4096
 
 
 class LogEntry(NamedTuple):
@@ -179,8 +183,7 @@ class PredictionLog:
                 # and each Arrow batch has a fixed cost of a few hundred microseconds.
                 backlog = len(self._queue)
                 while backlog > 0 or self._feedback:
-                    self._convert(min(CHUNK, max(backlog, 1)))
-                    backlog -= CHUNK
+                    backlog -= self._convert(min(CHUNK, max(backlog, 1)))
                     await asyncio.sleep(0)  # let waiting requests through between slices
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log conversion failed; will retry")
@@ -242,14 +245,21 @@ class PredictionLog:
             table, key, batch = converted.popleft()
             self._spool.write(table, key, batch)
 
-    def _convert(self, limit: int) -> None:
-        """Build Arrow batches from up to ``limit`` queued entries (and queued feedback)."""
+    def _convert(self, limit: int) -> int:
+        """Build Arrow batches from up to ``limit`` queued entries (and queued feedback).
+
+        Stops early once the entries taken hold :data:`CHUNK_ROWS` rows; returns how many
+        entries it took.
+        """
         from loopml.serve.logschema import feedback_batches, prediction_batches
 
         queue = self._queue
         entries: list[LogEntry] = []
-        while queue and len(entries) < limit:
-            entries.append(queue.popleft())
+        rows = 0
+        while queue and len(entries) < limit and rows < CHUNK_ROWS:
+            entry = queue.popleft()
+            entries.append(entry)
+            rows += len(entry.outputs[0]) if entry.outputs else 1
         if entries:
             for key, batch, served in prediction_batches(entries, log_inputs=self.log_inputs):
                 self._converted.append(("predictions", key, batch))
@@ -263,6 +273,7 @@ class PredictionLog:
             feedback.append(self._feedback.popleft())
         for key, batch in feedback_batches(feedback) if feedback else ():
             self._converted.append(("feedback", key, batch))
+        return len(entries)
 
     def _trim_recent(self) -> None:
         excess = len(self._recent_order) - self._recent_limit
