@@ -180,7 +180,7 @@ def main() -> None:
                         }
                         results[(model, rows, conns, server)] = cell
                         print(
-                            f"{model:7} rows={rows:<4} c={conns:<3} {server:11} "
+                            f"{model:7} rows={rows:<4} c={conns:<3} {server:12} "
                             f"{cell['rps']:>9.0f} req/s  p50 {cell['p50']:.2f} ms  "
                             f"p99 {cell['p99']:.2f} ms  errors {cell['errors']:.0f}",
                             file=sys.stderr,

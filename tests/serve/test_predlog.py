@@ -267,3 +267,45 @@ def test_a_backlog_of_many_row_requests_is_converted_in_slices_of_bounded_rows(
     assert sum(batch.num_rows for _, _, batch in log._converted) == taken * 100
     client.__exit__(None, None, None)
     assert _count(tmp_path / "logs") == 60 * 100  # the rest is written on shutdown
+
+
+def test_the_converter_goes_idle_when_another_thread_flushes_its_backlog(tmp_path: Path) -> None:
+    import asyncio
+
+    from loopml.serve.predlog import LogEntry, PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05)
+    log.start(convert_in_thread=False)
+    calls = 0
+    convert = log._convert
+
+    def counting(limit: int) -> int:
+        nonlocal calls
+        calls += 1
+        return convert(limit)
+
+    log._convert = counting  # type: ignore[method-assign]
+    now = int(time.time() * 1000)
+    for i in range(2000):  # failed requests: no model needed to convert them
+        log.record(
+            LogEntry(
+                f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
+            )
+        )  # noqa: E501
+
+    async def scenario() -> int:
+        converter = asyncio.create_task(log.convert_forever())
+        while calls == 0:
+            await asyncio.sleep(0)
+        await asyncio.to_thread(log.flush)  # empties the queue under the converter's feet
+        before = calls
+        await asyncio.sleep(0.5)
+        converter.cancel()
+        return calls - before
+
+    try:
+        idle_calls = asyncio.run(scenario())
+    finally:
+        log.close()
+    assert not log._queue
+    assert idle_calls < 20  # a few wake-ups; it used to spin tens of thousands of times

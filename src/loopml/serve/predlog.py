@@ -183,7 +183,9 @@ class PredictionLog:
                 # and each Arrow batch has a fixed cost of a few hundred microseconds.
                 backlog = len(self._queue)
                 while backlog > 0 or self._feedback:
-                    backlog -= self._convert(min(CHUNK, max(backlog, 1)))
+                    taken = self._convert(min(CHUNK, max(backlog, 1)))
+                    # flush() on another thread may have emptied the queue meanwhile.
+                    backlog = min(backlog - taken, len(self._queue))
                     await asyncio.sleep(0)  # let waiting requests through between slices
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log conversion failed; will retry")
@@ -338,8 +340,7 @@ class _Spool:
     def roll(self) -> None:
         """Turn the spool into Parquet files and start a fresh spool."""
         for writer, sink, _ in self._writers.values():
-            writer.close()
-            sink.close()
+            _close(writer, sink)
         old_dir, old_lock = self.dir, self._lock_file
         had_rows = bool(self._writers)
         self._open()
@@ -350,8 +351,7 @@ class _Spool:
 
     def remove(self) -> None:
         for writer, sink, _ in self._writers.values():
-            writer.close()
-            sink.close()
+            _close(writer, sink)
         if self._writers:
             _roll_folder(self.dir, self.location)
         _remove_dir(self.dir)
@@ -361,7 +361,20 @@ class _Spool:
 def _sink(path: Path) -> Any:
     import pyarrow as pa
 
-    return pa.BufferedOutputStream(pa.OSFile(str(path), "wb"), buffer_size=1 << 20)
+    # A batch of a few hundred requests is some tens of KiB; larger ones pass straight through.
+    return pa.BufferedOutputStream(pa.OSFile(str(path), "wb"), buffer_size=256 * 1024)
+
+
+def _close(writer: Any, sink: Any) -> None:
+    """Close one spool stream; a failure (a full disk) must not stop the roll that follows."""
+    try:
+        writer.close()
+    except Exception:
+        logger.exception("closing a prediction log spool stream failed")
+    try:
+        sink.close()
+    except Exception:
+        logger.exception("closing a prediction log spool file failed")
 
 
 def recover(
@@ -446,7 +459,9 @@ def _home() -> Path:
 
 
 def _remove_dir(folder: Path) -> None:
-    for path in folder.iterdir() if folder.exists() else ():
+    # The lock goes last: a folder without its lock file looks unowned to recover().
+    paths = sorted(folder.iterdir(), key=lambda p: p.name == ".lock") if folder.exists() else []
+    for path in paths:
         path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
