@@ -291,7 +291,7 @@ def test_the_converter_goes_idle_when_another_thread_flushes_its_backlog(tmp_pat
             LogEntry(
                 f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
             )
-        )  # noqa: E501
+        )
 
     async def scenario() -> int:
         converter = asyncio.create_task(log.convert_forever())
@@ -309,3 +309,47 @@ def test_the_converter_goes_idle_when_another_thread_flushes_its_backlog(tmp_pat
         log.close()
     assert not log._queue
     assert idle_calls < 20  # a few wake-ups; it used to spin tens of thousands of times
+
+
+def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.serve.logfiles import LogLocation
+    from loopml.serve.predlog import LogEntry, PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
+    log.start()
+    now = int(time.time() * 1000)
+
+    def record(n: int) -> None:
+        for i in range(n):
+            log.record(
+                LogEntry(
+                    f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
+                )
+            )
+        log.flush()
+
+    publish = LogLocation.publish
+    monkeypatch.setattr(LogLocation, "publish", _unreachable)
+    try:
+        record(30)
+        assert log._spool is not None
+        log._spool.roll()  # the store is out of reach: nothing published, nothing lost
+        assert _count(tmp_path / "logs") == 0
+        spools = [p for p in (tmp_path / "spool").iterdir() if any(p.glob("*.arrows"))]
+        assert len(spools) == 1
+        assert recover(tmp_path / "logs", tmp_path / "spool") == 0  # still ours: locked
+
+        monkeypatch.setattr(LogLocation, "publish", publish)
+        record(20)
+        log._spool.roll()  # back: the earlier spool goes out with this one
+        assert _count(tmp_path / "logs") == 50
+        assert not [p for p in (tmp_path / "spool").iterdir() if any(p.glob("*.arrows"))]
+    finally:
+        log.close()
+    assert _count(tmp_path / "logs") == 50
+
+
+def _unreachable(*args: Any, **kwargs: Any) -> None:
+    raise OSError("the object store cannot be reached")

@@ -33,7 +33,9 @@ everything into Parquet: nothing is lost. Under ``kill -9`` what was already spo
 (it is in the OS, not the process), and is rolled into Parquet by :func:`recover`, which every
 new server runs at start (or ``loopml serve recover-log``). **Loss window under kill -9: the
 predictions recorded during the last ``spool_interval`` (0.2 s by default) before the kill,
-plus the time to convert them.** A power cut can lose more: the spool is not fsynced.
+plus the time to convert them.** A power cut can lose more: the spool is not fsynced. A roll
+that cannot publish (an object store out of reach) keeps its spool on local disk and tries
+again at every later roll.
 """
 
 from __future__ import annotations
@@ -292,6 +294,8 @@ class _Spool:
         self.rows = 0
         self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
         self._seq = 0
+        # Rolled spools not yet published: (folder, its held lock, whether it has rows).
+        self._unpublished: list[tuple[Path, Any, bool]] = []
         self._open()
 
     def _open(self) -> None:
@@ -338,24 +342,52 @@ class _Spool:
         self.rows += batch.num_rows
 
     def roll(self) -> None:
-        """Turn the spool into Parquet files and start a fresh spool."""
+        """Turn the spool into Parquet files and start a fresh spool.
+
+        A spool that cannot be published (an object store out of reach) stays on disk,
+        still locked by this process, and is tried again at every later roll; should the
+        process die first, :func:`recover` publishes it at the next start.
+        """
         for writer, sink, _ in self._writers.values():
             _close(writer, sink)
-        old_dir, old_lock = self.dir, self._lock_file
-        had_rows = bool(self._writers)
+        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
         self._open()
-        if had_rows:
-            _roll_folder(old_dir, self.location)
-        _remove_dir(old_dir)
-        old_lock.close()
+        self._publish_rolled()
 
     def remove(self) -> None:
+        """Roll what is left and remove the spool (shutdown)."""
         for writer, sink, _ in self._writers.values():
             _close(writer, sink)
-        if self._writers:
-            _roll_folder(self.dir, self.location)
-        _remove_dir(self.dir)
-        self._lock_file.close()
+        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
+        self._writers = {}
+        self._publish_rolled()
+        for folder, lock, _ in self._unpublished:
+            logger.error(
+                "prediction log spool %s could not be published; the next server started "
+                "on this log (or `loopml serve recover-log`) publishes it",
+                folder,
+            )
+            lock.close()
+        self._unpublished = []
+
+    def _publish_rolled(self) -> None:
+        left = []
+        for folder, lock, has_rows in self._unpublished:
+            try:
+                if has_rows:
+                    _roll_folder(folder, self.location)
+            except Exception as exc:  # the store is out of reach: keep it, try again later
+                logger.warning(
+                    "publishing prediction log spool %s to %s failed (%s); will retry",
+                    folder,
+                    self.location.url,
+                    exc,
+                )
+                left.append((folder, lock, has_rows))
+                continue
+            _remove_dir(folder)
+            lock.close()
+        self._unpublished = left
 
 
 def _sink(path: Path) -> Any:
