@@ -63,7 +63,10 @@ def test_order_by_must_be_a_list_of_strings() -> None:
 _IDENTIFIERS = st.builds(
     Identifier,
     st.sampled_from(["metric", "param", "tag"]),
-    st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=10),
+    # Storable text only: NUL and lone surrogates are refused on purpose (test_search_filter).
+    st.text(
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=10
+    ),
 ) | st.builds(Identifier, st.just("attribute"), st.sampled_from(sorted(ATTRIBUTES)))
 
 
