@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import re
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+
+from .conftest import ServerProcess
 
 
 def _batch_stats(metrics: str, model: str) -> tuple[float, float]:
@@ -22,31 +28,50 @@ def _batch_stats(metrics: str, model: str) -> tuple[float, float]:
 
 
 def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(
-    live_server: Any, models: dict[str, Path]
+    tmp_path: Path, models: dict[str, Path]
 ) -> None:
-    server = live_server(model_files={"forest": str(models["forest"])})
-    rows = np.random.default_rng(3).normal(size=(200, 20)).round(3)
-
-    async def send_all() -> list[Any]:
-        limits = httpx.Limits(max_connections=64)
-        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-            responses = await asyncio.gather(
-                *(client.post("/predict", json={"instances": [row.tolist()]}) for row in rows)
-            )
-            singles = [
-                await client.post("/predict", json={"instances": [row.tolist()]})
-                for row in rows[:5]
-            ]
-            return [*responses, *singles]
-
-    responses = asyncio.run(send_all())
-    assert all(r.status_code == 200 for r in responses)
-    together = np.array([r.json()["predictions"][0] for r in responses[:200]])
-    alone = np.array([r.json()["predictions"][0] for r in responses[200:]])
-    assert together[:5] == pytest.approx(alone)  # merging never mixes rows up
-    requests, calls = _batch_stats(httpx.get(f"{server.url}/metrics").text, "forest")
+    # The server runs in its own process and the requests arrive in bursts: 50 connections
+    # opened first, then one request written on each. A client in the server's process, or
+    # one that builds each request as it sends it, paces them so that few ever meet.
+    server = ServerProcess(["--model-file", f"forest={models['forest']}"], tmp_path / "home")
+    try:
+        rows = np.random.default_rng(3).normal(size=(200, 20)).round(3)
+        bodies = [json.dumps({"instances": [row.tolist()]}).encode() for row in rows]
+        answers = [a for k in range(0, 200, 50) for a in _burst(server.port, bodies[k : k + 50])]
+        singles = [
+            httpx.post(f"{server.url}/predict", json={"instances": [row.tolist()]})
+            for row in rows[:5]
+        ]
+        assert all(status == 200 for status, _ in answers)
+        together = np.array([answer["predictions"][0] for _, answer in answers])
+        alone = np.array([r.json()["predictions"][0] for r in singles])
+        assert together[:5] == pytest.approx(alone)  # merging never mixes rows up
+        requests, calls = _batch_stats(httpx.get(f"{server.url}/metrics").text, "forest")
+    finally:
+        server.signal(signal.SIGTERM)
     assert requests == 205
-    assert calls < 150, "concurrent requests should share model calls"
+    assert calls < 150, f"concurrent requests should share model calls ({calls:.0f} calls)"
+
+
+def _burst(port: int, bodies: list[bytes]) -> list[tuple[int, Any]]:
+    """One POST /predict per body, each on its own connection, all sent before any is read."""
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in bodies]
+    try:
+        for sock, body in zip(sockets, bodies, strict=True):
+            sock.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+        answers = []
+        for sock in sockets:
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            answers.append((response.status, json.loads(response.read())))
+        return answers
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_sequential_requests_run_alone(live_server: Any, models: dict[str, Path]) -> None:
