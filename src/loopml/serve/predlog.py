@@ -348,17 +348,13 @@ class _Spool:
         still locked by this process, and is tried again at every later roll; should the
         process die first, :func:`recover` publishes it at the next start.
         """
-        for writer, sink, _ in self._writers.values():
-            _close(writer, sink)
-        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
+        self._retire()
         self._open()
         self._publish_rolled()
 
     def remove(self) -> None:
         """Roll what is left and remove the spool (shutdown)."""
-        for writer, sink, _ in self._writers.values():
-            _close(writer, sink)
-        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
+        self._retire()
         self._writers = {}
         self._publish_rolled()
         for folder, lock, _ in self._unpublished:
@@ -369,6 +365,12 @@ class _Spool:
             )
             lock.close()
         self._unpublished = []
+
+    def _retire(self) -> None:
+        """Close the current spool's streams and queue it for publishing."""
+        for writer, sink, _ in self._writers.values():
+            _close(writer, sink)
+        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
 
     def _publish_rolled(self) -> None:
         left = []
