@@ -272,7 +272,7 @@ def test_a_backlog_of_many_row_requests_is_converted_in_slices_of_bounded_rows(
 def test_the_converter_goes_idle_when_another_thread_flushes_its_backlog(tmp_path: Path) -> None:
     import asyncio
 
-    from loopml.serve.predlog import LogEntry, PredictionLog
+    from loopml.serve.predlog import PredictionLog
 
     log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05)
     log.start(convert_in_thread=False)
@@ -285,13 +285,7 @@ def test_the_converter_goes_idle_when_another_thread_flushes_its_backlog(tmp_pat
         return convert(limit)
 
     log._convert = counting  # type: ignore[method-assign]
-    now = int(time.time() * 1000)
-    for i in range(2000):  # failed requests: no model needed to convert them
-        log.record(
-            LogEntry(
-                f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
-            )
-        )
+    _record_failed(log, 2000)
 
     async def scenario() -> int:
         converter = asyncio.create_task(log.convert_forever())
@@ -315,19 +309,13 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from loopml.serve.logfiles import LogLocation
-    from loopml.serve.predlog import LogEntry, PredictionLog
+    from loopml.serve.predlog import PredictionLog
 
     log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
     log.start()
-    now = int(time.time() * 1000)
 
     def record(n: int) -> None:
-        for i in range(n):
-            log.record(
-                LogEntry(
-                    f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
-                )
-            )
+        _record_failed(log, n)
         log.flush()
 
     publish = LogLocation.publish
@@ -353,3 +341,16 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
 
 def _unreachable(*args: Any, **kwargs: Any) -> None:
     raise OSError("the object store cannot be reached")
+
+
+def _record_failed(log: Any, n: int) -> None:
+    """Record ``n`` failed requests: entries that need no model to be converted."""
+    from loopml.serve.predlog import LogEntry
+
+    now = int(time.time() * 1000)
+    for i in range(n):
+        log.record(
+            LogEntry(
+                f"r{i}", now, None, "m", "1", "m", False, "predict", 400, "bad", 1.0, None, None
+            )
+        )
