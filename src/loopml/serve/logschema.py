@@ -27,6 +27,12 @@ def prediction_batches(
     ``served`` holds the predictions answered to clients (not shadows, not failures), for the
     metrics' prediction summaries; ``None`` when there are none.
     """
+    first = entries[0] if entries else None
+    if first is not None and _one_group(entries, first):
+        # The common case (one model version, one day) needs no per-entry keys.
+        batch, served = _prediction_batch(entries, log_inputs)
+        yield (first.name, first.version, _date(first.timestamp_ms // _MS_PER_DAY)), batch, served
+        return
     groups: dict[tuple[str, str, int, int], list[Any]] = {}
     for entry in entries:
         day = entry.timestamp_ms // _MS_PER_DAY
@@ -34,6 +40,22 @@ def prediction_batches(
     for (name, version, day, _), group in groups.items():
         batch, served = _prediction_batch(group, log_inputs)
         yield (name, version, _date(day)), batch, served
+
+
+def _one_group(entries: list[Any], first: Any) -> bool:
+    """Whether every entry has ``first``'s model, name, version and UTC day."""
+    model, name, version = first.model, first.name, first.version
+    day_start = first.timestamp_ms // _MS_PER_DAY * _MS_PER_DAY
+    day_end = day_start + _MS_PER_DAY
+    for entry in entries:
+        if (
+            entry.model is not model
+            or not day_start <= entry.timestamp_ms < day_end
+            or entry.name != name
+            or entry.version != version
+        ):
+            return False
+    return True
 
 
 def feedback_batches(entries: list[Any]) -> Iterator[tuple[tuple[str, str, str], Any]]:
@@ -164,7 +186,9 @@ def _inputs(model: Any, ok: list[Any], total: int, n_failed: int, log_inputs: bo
     else:
         for spec in schema.inputs:
             if usable and len(spec.shape) <= 2 and (len(spec.shape) < 2 or spec.shape[1] == 1):
-                values = _concat([e.inputs[spec.name].reshape(-1) for e in ok], (0,), spec.np_dtype)
+                # Every feed of one input has the same number of dimensions: join, then flatten.
+                name = spec.name
+                values = _concat([e.inputs[name] for e in ok], (0,), spec.np_dtype).reshape(-1)
             else:
                 values = None
             fields.append((spec.name, values))
