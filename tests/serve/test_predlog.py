@@ -233,6 +233,24 @@ def test_recovery_leaves_alone_a_spool_another_server_is_still_making(tmp_path: 
     assert not (tmp_path / "logs" / "predictions").exists()
 
 
+def test_recovery_removes_a_hidden_spool_whose_maker_died_before_showing_it(
+    tmp_path: Path,
+) -> None:
+    # A server killed between making its spool and renaming it leaves an empty hidden folder.
+    spool_root = tmp_path / "spool"
+    abandoned = spool_root / ".4242-1700000000000-1"
+    abandoned.mkdir(parents=True)
+    (abandoned / ".lock").touch()
+    an_hour_ago = time.time() - 3600
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+    fresh = spool_root / ".4343-1700000000000-1"
+    fresh.mkdir()
+
+    assert recover(tmp_path / "logs", spool_root) == 0
+    assert not abandoned.exists()
+    assert fresh.is_dir()  # may still be in the making
+
+
 def test_a_spool_is_locked_before_it_is_visible_to_recovery(tmp_path: Path) -> None:
     from loopml.serve.predlog import PredictionLog
 

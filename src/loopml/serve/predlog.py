@@ -65,6 +65,8 @@ SPOOL_ROWS_LIMIT = 200_000
 # that a slice of 100-row requests blocks no longer than a slice of one-row requests.
 CHUNK = 256
 CHUNK_ROWS = 4096
+# A hidden spool folder older than this was left by a process killed while making it.
+ABANDONED_AFTER_S = 60.0
 
 
 class LogEntry(NamedTuple):
@@ -428,7 +430,10 @@ def recover(
     recovered = 0
     for spool in sorted(root.iterdir()):
         if spool.name.startswith("."):
-            continue  # still being made by a live process (see _Spool._open)
+            # Still being made by a live process (see _Spool._open), or left by one killed in
+            # the microseconds between making and showing it: such a folder never holds data.
+            _remove_if_abandoned(spool)
+            continue
         lock_path = spool / ".lock"
         try:
             handle = open(lock_path, "a")  # noqa: SIM115
@@ -490,6 +495,22 @@ def _home() -> Path:
     from loopml.config import Settings
 
     return Settings.from_env().home
+
+
+def _remove_if_abandoned(making: Path) -> None:
+    """Remove a hidden spool folder whose maker died before showing it (it holds no rows)."""
+    try:
+        age = time.time() - making.stat().st_mtime
+    except OSError:
+        return
+    if age < ABANDONED_AFTER_S or not making.is_dir():
+        return  # a live maker shows its folder within microseconds of making it
+    with contextlib.suppress(OSError), open(making / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # its maker is alive after all
+        _remove_dir(making)
 
 
 def _remove_dir(folder: Path) -> None:
