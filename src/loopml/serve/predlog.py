@@ -47,7 +47,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -434,21 +434,10 @@ def recover(
             # the microseconds between making and showing it: such a folder never holds data.
             _remove_if_abandoned(spool)
             continue
-        lock_path = spool / ".lock"
-        try:
-            handle = open(lock_path, "a")  # noqa: SIM115
-        except OSError:
-            continue
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue  # its process is alive
-        try:
-            recovered += _roll_folder(spool, location)
-            _remove_dir(spool)
-        finally:
-            handle.close()
+        with _claimed(spool) as dead:
+            if dead:
+                recovered += _roll_folder(spool, location)
+                _remove_dir(spool)
     return recovered
 
 
@@ -505,12 +494,27 @@ def _remove_if_abandoned(making: Path) -> None:
         return
     if age < ABANDONED_AFTER_S or not making.is_dir():
         return  # a live maker shows its folder within microseconds of making it
-    with contextlib.suppress(OSError), open(making / ".lock", "a") as handle:
+    with _claimed(making) as dead, contextlib.suppress(OSError):
+        if dead:
+            _remove_dir(making)  # best effort: an empty folder left behind costs nothing
+
+
+@contextlib.contextmanager
+def _claimed(spool: Path) -> Iterator[bool]:
+    """Take ``spool``'s lock if its process is gone: yields whether it was taken (and is held
+    for the block). A live process holds its spool's lock for as long as it runs."""
+    try:
+        handle = open(spool / ".lock", "a")  # noqa: SIM115 - closed below
+    except OSError:
+        yield False
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return  # its maker is alive after all
-        _remove_dir(making)
+            yield False  # its process is alive
+            return
+        yield True
 
 
 def _remove_dir(folder: Path) -> None:
