@@ -14,7 +14,7 @@ import httpx
 import polars as pl
 import pytest
 
-from loopml.serve import recover
+from loopml.serve import ServeSettings, create_app, recover
 
 from .conftest import ServerProcess
 
@@ -54,6 +54,62 @@ def test_every_prediction_row_is_logged_with_inputs_and_outputs(
     assert failed == [
         (400, "instances[0][0] (column 'x') is 'abc'; expected a number (float64)", -1)
     ]
+
+
+def _predict_directly(app: Any, send: Any) -> None:
+    """One ``POST /predict`` through the ASGI app, as uvicorn would call it."""
+    import asyncio
+
+    body = b'{"instances": [[1.0]]}'
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"22")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    asyncio.run(app(scope, receive, send))
+
+
+def test_a_prediction_is_logged_once_its_answer_is_sent(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    """A client waiting for its answer does not wait for the log entry too; the entry is
+    recorded before the request is done, so feedback sent right after the answer finds it."""
+    settings = ServeSettings(model_files={"linear": str(models["linear"])}, log_dir=str(tmp_path))
+    app = create_app(settings, home=tmp_path)
+    log = app.state.log
+    request_id = b""
+    logged_when_answered: list[bool] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal request_id
+        if message["type"] == "http.response.start":
+            request_id = dict(message["headers"])[b"x-request-id"]
+        else:
+            logged_when_answered.append(request_id.decode() in log.recent)
+
+    _predict_directly(app, send)
+    assert logged_when_answered == [False]
+    assert request_id.decode() in log.recent
+
+
+def test_a_prediction_is_logged_even_when_its_answer_cannot_be_sent(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    settings = ServeSettings(model_files={"linear": str(models["linear"])}, log_dir=str(tmp_path))
+    app = create_app(settings, home=tmp_path)
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise ConnectionResetError("the client went away")
+
+    with pytest.raises(ConnectionResetError):
+        _predict_directly(app, send)
+    assert len(app.state.log.recent) == 1
 
 
 def test_feedback_is_accepted_for_known_ids_and_refused_for_unknown(

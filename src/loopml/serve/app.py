@@ -48,7 +48,7 @@ from loopml.serve.protocols.body import decoded_body
 from loopml.serve.routing import Router, TrafficPolicy
 from loopml.serve.settings import ServeSettings
 from loopml.serve.source import ModelSource, RegistrySource
-from loopml.serve.state import Call, Reply, ServerState
+from loopml.serve.state import Call, Reply, ServerState, record_answered
 
 __all__ = ["STATUS_BY_ERROR", "ServingApp", "create_app", "create_app_from_env", "status_for"]
 
@@ -185,16 +185,22 @@ class ServingApp:
             (b"x-request-id", call.request_id.encode() if call is not None else b""),
             *reply.headers,
         ]
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
-        if metrics is not None:
-            metrics.request(
-                call.model if call is not None else "",
-                call.version if call is not None else "",
-                fast.route,
-                reply.status,
-                time.perf_counter() - started,
-            )
+        try:
+            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+            await send({"type": "http.response.body", "body": reply.body})
+        finally:
+            # Bookkeeping after the reply is written: at one connection the client's next
+            # request is still on its way while this runs.
+            if metrics is not None:
+                metrics.request(
+                    call.model if call is not None else "",
+                    call.version if call is not None else "",
+                    fast.route,
+                    reply.status,
+                    time.perf_counter() - started,
+                )
+            if call is not None and call.answered is not None:
+                record_answered(self.state, call)
 
 
 def _error_reply(fast: _FastRoute, exc: LoopMLError, status: int, call: Call | None) -> Reply:

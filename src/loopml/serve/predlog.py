@@ -19,7 +19,8 @@ other outputs, e.g. class probabilities). A request that failed validation logs 
 ``status``/``error`` set and null inputs. Versions with different inputs land in different
 files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
 
-How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs). Every
+How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs), and
+only once its reply is written (:func:`loopml.serve.state.record_answered`). Every
 ``spool_interval`` seconds (default 0.2) what accumulated becomes Arrow record batches, a few
 hundred requests at a time with the event loop free in between (:meth:`convert_forever`; or
 on the writer thread when no loop runs it), and the writer thread appends them to this

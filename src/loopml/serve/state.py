@@ -25,7 +25,7 @@ from loopml.serve.predlog import LogEntry, PredictionLog
 from loopml.serve.routing import Router, TrafficStore
 from loopml.serve.settings import ServeSettings
 
-__all__ = ["Call", "Inference", "ServerState", "infer"]
+__all__ = ["Call", "Inference", "ServerState", "infer", "record_answered"]
 
 logger = logging.getLogger("loopml.serve")
 
@@ -33,7 +33,7 @@ logger = logging.getLogger("loopml.serve")
 class Call:
     """One HTTP request on a fast route: what the protocol handlers read and annotate."""
 
-    __slots__ = ("body", "model", "params", "request_id", "scope", "version")
+    __slots__ = ("answered", "body", "model", "params", "request_id", "scope", "version")
 
     def __init__(
         self, scope: dict[str, Any], body: bytes, params: dict[str, str], request_id: str
@@ -44,6 +44,9 @@ class Call:
         self.request_id = request_id
         self.model = ""  # filled in once known, for metrics labels
         self.version = ""
+        # An answered inference, waiting to be recorded in the prediction log once the reply
+        # is sent (see :func:`record_answered`).
+        self.answered: tuple[Any, ...] | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """A request header (``name`` in lower case), or ``None``."""
@@ -140,7 +143,10 @@ async def infer(
     except LoopMLError as exc:
         _log(state, call, model, target, protocol, 400, exc.message, started, None, None)
         raise
-    _log(state, call, model, target, protocol, 200, None, started, feed, outputs)
+    if state.log is not None:
+        # Recorded once the reply is on its way (the front calls record_answered): a client
+        # waiting for its answer need not wait for its log entry too.
+        call.answered = (model, target, protocol, started, time.perf_counter(), feed, outputs)
     for shadow in shadows:
         state.spawn(_shadow(state, call, shadow, feed, protocol))
     return Inference(model, target, feed, outputs)
@@ -177,6 +183,20 @@ async def _shadow(
         _log(state, call, model, target, protocol, 200, None, started, feed, outputs, shadow=True)
 
 
+def record_answered(state: ServerState, call: Call) -> None:
+    """Record the inference :func:`infer` answered for ``call`` in the prediction log.
+
+    Called after the reply is sent (and before the next request of the connection is read),
+    so a client that posts feedback right after its answer finds its request id known.
+    """
+    answered = call.answered
+    if answered is None:
+        return
+    call.answered = None
+    model, target, protocol, started, ended, feed, outputs = answered
+    _log(state, call, model, target, protocol, 200, None, started, feed, outputs, ended=ended)
+
+
 def _log(
     state: ServerState,
     call: Call,
@@ -190,6 +210,7 @@ def _log(
     outputs: list[Any] | None,
     *,
     shadow: bool = False,
+    ended: float | None = None,
 ) -> None:
     log = state.log
     if log is None:
@@ -206,7 +227,7 @@ def _log(
             protocol,
             status,
             error,
-            (time.perf_counter() - started) * 1000,
+            ((time.perf_counter() if ended is None else ended) - started) * 1000,
             feed.arrays if feed is not None else None,
             outputs,
         )
