@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -411,6 +412,105 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
     finally:
         log.close()
     assert _count(tmp_path / "logs") == 50
+
+
+def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) -> None:
+    """Re-encoding every row is the log's heaviest work: it must not slice a busy core's time
+    with the requests (the threads answering them keep their priority)."""
+    from loopml.serve.predlog import PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
+    log.start()
+    try:
+        assert log._roller is not None
+        assert log._thread is not None
+        assert _nice(log._roller.native_id) == 19
+        assert _nice(log._thread.native_id) == _nice(threading.get_native_id())
+    finally:
+        log.close()
+
+
+def test_the_writer_keeps_spooling_while_a_roll_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A roll runs beside the writer: requests recorded meanwhile reach the spool (so kill -9
+    loses no more than the documented window), and shutdown publishes everything."""
+    from loopml.serve import predlog
+    from loopml.serve.predlog import PredictionLog
+
+    rolling, release = threading.Event(), threading.Event()
+    roll_folder = predlog._roll_folder
+
+    def slow_roll(*args: Any) -> int:
+        rolling.set()
+        release.wait(10)
+        return roll_folder(*args)
+
+    monkeypatch.setattr(predlog, "_roll_folder", slow_roll)
+    log = PredictionLog(
+        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05, roll_interval=0.1
+    )
+    log.start()
+    try:
+        _record_failed(log, 10)
+        assert rolling.wait(10)  # the first spool is being rolled (and stays stuck)
+        _record_failed(log, 15)
+        deadline = time.monotonic() + 10
+        while _spooled_rows(tmp_path / "spool") < 25 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _spooled_rows(tmp_path / "spool") == 25  # the 15 too, while the roll was stuck
+        assert _count(tmp_path / "logs") == 0
+    finally:
+        release.set()
+        log.close()
+    assert _count(tmp_path / "logs") == 25
+
+
+def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a core saturated for long the lowest-priority roller may barely run: past a bound
+    of rows waiting, the writer rolls at normal priority, so spools on disk stay bounded."""
+    from loopml.serve import predlog
+    from loopml.serve.predlog import PredictionLog
+
+    release = threading.Event()
+    roll_folder = predlog._roll_folder
+
+    def starved_roller(*args: Any) -> int:
+        if threading.current_thread().name == "loopml-predlog-roller":
+            release.wait(10)
+        return roll_folder(*args)
+
+    monkeypatch.setattr(predlog, "_roll_folder", starved_roller)
+    monkeypatch.setattr(predlog, "PENDING_ROWS_LIMIT", 12)  # more than the first spool
+    log = PredictionLog(
+        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05, roll_interval=0.1
+    )
+    log.start()
+    try:
+        _record_failed(log, 10)
+        time.sleep(0.3)  # the roller takes the first spool and stays stuck on it
+        _record_failed(log, 15)
+        deadline = time.monotonic() + 10
+        while _count(tmp_path / "logs") < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _count(tmp_path / "logs") == 15  # published by the writer meanwhile
+    finally:
+        release.set()
+        log.close()
+    assert _count(tmp_path / "logs") == 25
+
+
+def _spooled_rows(spool: Path) -> int:
+    from loopml.serve.predlog import _read_stream
+
+    return sum(b.num_rows for path in spool.glob("*/*.arrows") for b in _read_stream(path))
+
+
+def _nice(thread_id: int) -> int:
+    stat = Path(f"/proc/self/task/{thread_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 def _unreachable(*args: Any, **kwargs: Any) -> None:

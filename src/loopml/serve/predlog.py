@@ -25,9 +25,14 @@ only once its reply is written (:func:`loopml.serve.state.record_answered`). Eve
 hundred requests at a time with the event loop free in between (:meth:`convert_forever`; or
 on the writer thread when no loop runs it), and the writer thread appends them to this
 process's spool files (Arrow IPC streams, written straight to the OS). Every
-``roll_interval`` seconds (default 60), on shutdown, and when a spool grows large, spool files
-are rolled into Parquet files and deleted, so a busy server writes about one file per model
-and minute, not one per request.
+``roll_interval`` seconds (default 60), on shutdown, and when a spool grows large, the writer
+starts a fresh spool and a roller thread turns the full one into Parquet files and deletes it,
+so a busy server writes about one file per model and minute, not one per request. Rolling is
+the log's heaviest work (re-encoding every row), so the roller runs at the lowest CPU priority
+(``nice`` 19; Linux gives each thread its own): on a busy core it takes the moments when no
+request is being answered instead of slicing time with them. Should it fall more than
+:data:`PENDING_ROWS_LIMIT` rows behind (a core saturated for long), the writer rolls at normal
+priority too, so spools on disk stay bounded.
 
 Durability: graceful shutdown (SIGTERM through uvicorn, or :meth:`PredictionLog.close`) rolls
 everything into Parquet: nothing is lost. Under ``kill -9`` what was already spooled survives
@@ -61,6 +66,9 @@ __all__ = ["LogEntry", "PredictionLog", "recover"]
 logger = logging.getLogger("loopml.serve.predlog")
 
 SPOOL_ROWS_LIMIT = 200_000
+# Rows in full spools waiting for the roller beyond which the writer rolls them itself: on a
+# saturated core, about 2 s of 100-row requests or 100 s of one-row requests, deferred.
+PENDING_ROWS_LIMIT = 1_000_000
 # What is converted between two requests (on the event loop) or two releases of the GIL (on
 # the writer thread): at most this many entries, and only as many as hold this many rows, so
 # that a slice of 100-row requests blocks no longer than a slice of one-row requests.
@@ -134,6 +142,8 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._roller: threading.Thread | None = None
+        self._roll_wake = threading.Event()
         self._spool: _Spool | None = None
         self._lock = threading.Lock()
         self.dropped = 0
@@ -175,6 +185,10 @@ class PredictionLog:
         self._spool = _Spool(self.spool_folder, self.location)
         self._thread = threading.Thread(target=self._loop, name="loopml-predlog", daemon=True)
         self._thread.start()
+        self._roller = threading.Thread(
+            target=self._roll_loop, name="loopml-predlog-roller", daemon=True
+        )
+        self._roller.start()
 
     async def convert_forever(self) -> None:
         """Turn queued entries into Arrow batches on the event loop, in small slices."""
@@ -205,9 +219,13 @@ class PredictionLog:
         """Write everything and roll it into Parquet; safe to call twice."""
         self._stop.set()
         self._wake.set()
+        self._roll_wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        if self._roller is not None:
+            self._roller.join(timeout=30)
+            self._roller = None
         with self._lock:
             self._drain()
             if self._spool is not None:
@@ -232,11 +250,30 @@ class PredictionLog:
                         time.monotonic() - last_roll >= self.roll_interval
                         or spool.rows >= SPOOL_ROWS_LIMIT
                     ):
-                        spool.roll()
+                        spool.rotate()
                         last_roll = time.monotonic()
+                        self._roll_wake.set()
+                if spool is not None and spool.pending_rows > PENDING_ROWS_LIMIT:
+                    spool.publish_rolled()  # the roller is starved: roll at normal priority
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log writer failed; will retry")
             self._trim_recent()
+
+    # ---- roller thread ---------------------------------------------------------------
+
+    def _roll_loop(self) -> None:
+        _lowest_priority()
+        while not self._stop.is_set():
+            # Also on a timer: a spool that could not be published is tried again.
+            self._roll_wake.wait(self.roll_interval)
+            self._roll_wake.clear()
+            spool = self._spool
+            if self._stop.is_set() or spool is None:
+                break
+            try:
+                spool.publish_rolled()
+            except Exception:  # the log must never take the server down
+                logger.exception("prediction log roller failed; will retry")
 
     def _drain(self, *, convert: bool = True) -> None:
         """Convert what is queued (unless the event loop does it) and spool every batch."""
@@ -297,8 +334,12 @@ class _Spool:
         self.rows = 0
         self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
         self._seq = 0
-        # Rolled spools not yet published: (folder, its held lock, whether it has rows).
-        self._unpublished: list[tuple[Path, Any, bool]] = []
+        # Rolled spools not yet published: (folder, its held lock, its rows). The writer
+        # adds to it and the roller takes from it, each under _pending_lock; a spool being
+        # published is out of the list, so two threads never publish the same one.
+        self._unpublished: list[tuple[Path, Any, int]] = []
+        self._pending_lock = threading.Lock()
+        self.pending_rows = 0
         self._open()
 
     def _open(self) -> None:
@@ -351,15 +392,19 @@ class _Spool:
         still locked by this process, and is tried again at every later roll; should the
         process die first, :func:`recover` publishes it at the next start.
         """
+        self.rotate()
+        self.publish_rolled()
+
+    def rotate(self) -> None:
+        """Start a fresh spool; the full one waits for :meth:`publish_rolled` (cheap)."""
         self._retire()
         self._open()
-        self._publish_rolled()
 
     def remove(self) -> None:
         """Roll what is left and remove the spool (shutdown)."""
         self._retire()
         self._writers = {}
-        self._publish_rolled()
+        self.publish_rolled()
         for folder, lock, _ in self._unpublished:
             logger.error(
                 "prediction log spool %s could not be published; the next server started "
@@ -373,13 +418,23 @@ class _Spool:
         """Close the current spool's streams and queue it for publishing."""
         for writer, sink, _ in self._writers.values():
             _close(writer, sink)
-        self._unpublished.append((self.dir, self._lock_file, bool(self._writers)))
+        rows = self.rows if self._writers else 0
+        with self._pending_lock:
+            self._unpublished.append((self.dir, self._lock_file, rows))
+            self.pending_rows += rows
 
-    def _publish_rolled(self) -> None:
-        left = []
-        for folder, lock, has_rows in self._unpublished:
+    def publish_rolled(self) -> None:
+        """Publish every spool queued so far, oldest first; keep those that fail."""
+        with self._pending_lock:
+            taken, self._unpublished = self._unpublished, []
+        failed: list[tuple[Path, Any, int]] = []
+        for item in taken:
+            folder, lock, rows = item
+            if failed:  # the store is out of reach: don't try the rest now
+                failed.append(item)
+                continue
             try:
-                if has_rows:
+                if rows:
                     _roll_folder(folder, self.location)
             except Exception as exc:  # the store is out of reach: keep it, try again later
                 logger.warning(
@@ -388,11 +443,25 @@ class _Spool:
                     self.location.url,
                     exc,
                 )
-                left.append((folder, lock, has_rows))
+                failed.append(item)
                 continue
             _remove_dir(folder)
             lock.close()
-        self._unpublished = left
+            with self._pending_lock:
+                self.pending_rows -= rows
+        if failed:
+            with self._pending_lock:
+                self._unpublished[:0] = failed
+
+
+def _lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (``nice`` 19), where the OS allows.
+
+    On Linux the nice value belongs to the thread (``setpriority`` on its thread id), so the
+    threads answering requests keep theirs.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _sink(path: Path) -> Any:
