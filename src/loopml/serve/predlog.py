@@ -51,6 +51,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -458,8 +459,11 @@ def _lowest_priority() -> None:
     """Give the calling thread the lowest CPU priority (``nice`` 19), where the OS allows.
 
     On Linux the nice value belongs to the thread (``setpriority`` on its thread id), so the
-    threads answering requests keep theirs.
+    threads answering requests keep theirs. Elsewhere that call would name a process, so the
+    roller keeps the process's priority there.
     """
+    if not sys.platform.startswith("linux"):
+        return
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
