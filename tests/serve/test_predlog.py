@@ -79,7 +79,7 @@ def test_a_prediction_is_logged_once_its_answer_is_sent(
     tmp_path: Path, models: dict[str, Path]
 ) -> None:
     """A client waiting for its answer does not wait for the log entry too; the entry is
-    recorded before the request is done, so feedback sent right after the answer finds it."""
+    recorded before the request is done (where feedback looks request ids up)."""
     settings = ServeSettings(model_files={"linear": str(models["linear"])}, log_dir=str(tmp_path))
     app = create_app(settings, home=tmp_path)
     log = app.state.log
@@ -208,17 +208,36 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
 def _wait_gone(pids: list[int]) -> None:
+    """Wait until every thread of each process has exited: a process's files (and the locks
+    on them) are closed with its last thread, which may be after its main thread shows as a
+    zombie (never reaped here when its parent is gone too)."""
     deadline = time.monotonic() + 30
     for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                break  # gone
-            if state == "Z":
-                break  # exited, not yet reaped: its files are closed
+        while time.monotonic() < deadline and not _exited(pid):
             time.sleep(0.05)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True  # gone
+    for thread in threads:
+        try:
+            state = (thread / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # this thread is gone
+        if state not in ("Z", "X"):
+            return False
+    return True
 
 
 def test_kill_9_of_every_worker_loses_at_most_the_documented_window(
@@ -229,15 +248,31 @@ def test_kill_9_of_every_worker_loses_at_most_the_documented_window(
     server = ServerProcess(
         ["--model-file", f"linear={models['linear']}", "--workers", "2"], tmp_path / "home"
     )
-    workers = _children(server.process.pid)
-    assert len(workers) >= 2, workers  # the two uvicorn workers (and maybe a resource tracker)
     answered: list[float] = []
+    seen: set[str] = set()
+
+    def predict() -> None:
+        # A fresh connection per request, so that both workers' accept loops take some.
+        response = httpx.post(f"{server.url}/predict", json={"instances": [[1.0]]})
+        assert response.status_code == 200
+        answered.append(time.monotonic())
+        seen.add(response.json()["request_id"][:12])  # the worker's id prefix
+
+    # Both workers answering: only then are both surely spawned, and the window is about a
+    # log in steady state (a worker's first conversion is cold).
+    warm_until = time.monotonic() + 20
+    while len(seen) < 2 and time.monotonic() < warm_until:
+        predict()
+    assert len(seen) == 2, seen
+    time.sleep(0.5)
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
-        # A fresh connection per request, so that both workers' accept loops take some.
-        assert httpx.post(f"{server.url}/predict", json={"instances": [[1.0]]}).status_code == 200
-        answered.append(time.monotonic())
+        predict()
     killed_at = time.monotonic()
+    # Every process of the server, read now: a worker spawned after an earlier look would
+    # survive its supervisor's kill, keep its spool locked, and its rows would look lost.
+    workers = _descendants(server.process.pid)
+    assert len(workers) >= 2, workers  # the two uvicorn workers (and maybe a resource tracker)
     for pid in [*workers, server.process.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -422,10 +457,16 @@ def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) ->
     log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
     log.start()
     try:
-        assert log._roller is not None
-        assert log._thread is not None
-        assert _nice(log._roller.native_id) == 19
-        assert _nice(log._thread.native_id) == _nice(threading.get_native_id())
+        roller, writer = log._roller, log._thread
+        assert roller is not None
+        assert writer is not None
+        assert roller.native_id is not None
+        assert writer.native_id is not None
+        deadline = time.monotonic() + 10  # the roller lowers its priority once it runs
+        while _nice(roller.native_id) != 19 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _nice(roller.native_id) == 19
+        assert _nice(writer.native_id) == _nice(threading.get_native_id()) < 19
     finally:
         log.close()
 
@@ -474,11 +515,12 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
     from loopml.serve import predlog
     from loopml.serve.predlog import PredictionLog
 
-    release = threading.Event()
+    stuck, release = threading.Event(), threading.Event()
     roll_folder = predlog._roll_folder
 
     def starved_roller(*args: Any) -> int:
         if threading.current_thread().name == "loopml-predlog-roller":
+            stuck.set()
             release.wait(10)
         return roll_folder(*args)
 
@@ -490,7 +532,7 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
     log.start()
     try:
         _record_failed(log, 10)
-        time.sleep(0.3)  # the roller takes the first spool and stays stuck on it
+        assert stuck.wait(10)  # the roller took the first spool and is stuck on it
         _record_failed(log, 15)
         deadline = time.monotonic() + 10
         while _count(tmp_path / "logs") < 15 and time.monotonic() < deadline:
@@ -500,6 +542,39 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
         release.set()
         log.close()
     assert _count(tmp_path / "logs") == 25
+
+
+def test_while_the_store_is_out_of_reach_the_writer_leaves_retries_to_the_roller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows pile up because publishing fails, not because the roller is starved: the writer
+    must not re-encode the oldest spool at every wake-up, and nothing is lost."""
+    from loopml.serve import predlog
+    from loopml.serve.logfiles import LogLocation
+    from loopml.serve.predlog import PredictionLog
+
+    attempts: list[str] = []
+    publish = LogLocation.publish
+
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        attempts.append(threading.current_thread().name)
+        raise OSError("the object store cannot be reached")
+
+    monkeypatch.setattr(LogLocation, "publish", unreachable)
+    monkeypatch.setattr(predlog, "PENDING_ROWS_LIMIT", 5)
+    log = PredictionLog(
+        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.02, roll_interval=0.5
+    )
+    log.start()
+    try:
+        _record_failed(log, 10)
+        time.sleep(1.2)  # some 60 writer wake-ups, two or three rolls
+        assert attempts  # the roller tried
+        assert attempts.count("loopml-predlog") <= 1  # the writer tried once at most
+        monkeypatch.setattr(LogLocation, "publish", publish)
+    finally:
+        log.close()
+    assert _count(tmp_path / "logs") == 10
 
 
 def _spooled_rows(spool: Path) -> int:

@@ -19,20 +19,21 @@ other outputs, e.g. class probabilities). A request that failed validation logs 
 ``status``/``error`` set and null inputs. Versions with different inputs land in different
 files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
 
-How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs), and
-only once its reply is written (:func:`loopml.serve.state.record_answered`). Every
+How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs); an
+answered one, only once its reply is written (:func:`loopml.serve.state.record_answered`). Every
 ``spool_interval`` seconds (default 0.2) what accumulated becomes Arrow record batches, a few
 hundred requests at a time with the event loop free in between (:meth:`convert_forever`; or
 on the writer thread when no loop runs it), and the writer thread appends them to this
 process's spool files (Arrow IPC streams, written straight to the OS). Every
 ``roll_interval`` seconds (default 60), on shutdown, and when a spool grows large, the writer
-starts a fresh spool and a roller thread turns the full one into Parquet files and deletes it,
-so a busy server writes about one file per model and minute, not one per request. Rolling is
-the log's heaviest work (re-encoding every row), so the roller runs at the lowest CPU priority
-(``nice`` 19; Linux gives each thread its own): on a busy core it takes the moments when no
-request is being answered instead of slicing time with them. Should it fall more than
-:data:`PENDING_ROWS_LIMIT` rows behind (a core saturated for long), the writer rolls at normal
-priority too, so spools on disk stay bounded.
+starts a fresh spool and a roller thread turns the full one into Parquet files and deletes it
+(shutdown rolls what is left itself), so a busy server writes about one file per model and
+minute, not one per request. Rolling is the log's heaviest work (re-encoding every row), so the
+roller runs at the lowest CPU priority (``nice`` 19 on Linux, which gives each thread its own):
+on a busy core it takes the moments when no request is being answered instead of slicing time
+with them. Should it fall more than :data:`PENDING_ROWS_LIMIT` rows behind (a core saturated
+for long), the writer rolls at normal priority too; while the store is out of reach, spools
+wait on disk and the roller retries.
 
 Durability: graceful shutdown (SIGTERM through uvicorn, or :meth:`PredictionLog.close`) rolls
 everything into Parquet: nothing is lost. Under ``kill -9`` what was already spooled survives
@@ -226,6 +227,11 @@ class PredictionLog:
             self._thread = None
         if self._roller is not None:
             self._roller.join(timeout=30)
+            if self._roller.is_alive():
+                logger.warning(
+                    "the prediction log roller is still publishing a spool at shutdown; if the "
+                    "process ends first, the next server on this log publishes it"
+                )
             self._roller = None
         with self._lock:
             self._drain()
@@ -254,7 +260,11 @@ class PredictionLog:
                         spool.rotate()
                         last_roll = time.monotonic()
                         self._roll_wake.set()
-                if spool is not None and spool.pending_rows > PENDING_ROWS_LIMIT:
+                if (
+                    spool is not None
+                    and spool.pending_rows > PENDING_ROWS_LIMIT
+                    and not spool.failing  # behind because the store is down: the roller retries
+                ):
                     spool.publish_rolled()  # the roller is starved: roll at normal priority
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log writer failed; will retry")
@@ -272,7 +282,9 @@ class PredictionLog:
             if self._stop.is_set() or spool is None:
                 break
             try:
-                spool.publish_rolled()
+                # One spool at a time, so that shutdown waits for one roll at most.
+                while not self._stop.is_set() and spool.publish_next():
+                    pass
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log roller failed; will retry")
 
@@ -335,12 +347,14 @@ class _Spool:
         self.rows = 0
         self._prefix = f"{os.getpid()}-{int(time.time() * 1000)}"
         self._seq = 0
-        # Rolled spools not yet published: (folder, its held lock, its rows). The writer
-        # adds to it and the roller takes from it, each under _pending_lock; a spool being
+        # Rolled spools not yet published: (folder, its held lock, its rows). Added to by
+        # rotate(), taken from one at a time by publish_next() (the roller, the writer when
+        # the roller falls behind, close()), always under _pending_lock; a spool being
         # published is out of the list, so two threads never publish the same one.
         self._unpublished: list[tuple[Path, Any, int]] = []
         self._pending_lock = threading.Lock()
         self.pending_rows = 0
+        self.failing = False  # whether the last publish failed (the store is out of reach)
         self._open()
 
     def _open(self) -> None:
@@ -425,34 +439,45 @@ class _Spool:
             self.pending_rows += rows
 
     def publish_rolled(self) -> None:
-        """Publish every spool queued so far, oldest first; keep those that fail."""
+        """Publish every spool queued so far, oldest first, until one fails (it stays queued)."""
+        while self.publish_next():
+            pass
+
+    def publish_next(self) -> bool:
+        """Publish the oldest queued spool; ``False`` when none is queued or it failed.
+
+        A spool that fails stays queued in front, and :attr:`failing` says so until a later
+        one succeeds. The roller and the writer may both call this: each takes its own spool.
+        """
         with self._pending_lock:
-            taken, self._unpublished = self._unpublished, []
-        failed: list[tuple[Path, Any, int]] = []
-        for item in taken:
-            folder, lock, rows = item
-            if failed:  # the store is out of reach: don't try the rest now
-                failed.append(item)
-                continue
-            try:
-                if rows:
-                    _roll_folder(folder, self.location)
-            except Exception as exc:  # the store is out of reach: keep it, try again later
-                logger.warning(
-                    "publishing prediction log spool %s to %s failed (%s); will retry",
-                    folder,
-                    self.location.url,
-                    exc,
-                )
-                failed.append(item)
-                continue
+            if not self._unpublished:
+                return False
+            item = self._unpublished.pop(0)
+        folder, lock, rows = item
+        try:
+            if rows:
+                _roll_folder(folder, self.location)
+        except Exception as exc:  # the store is out of reach: keep it, try again later
+            logger.warning(
+                "publishing prediction log spool %s to %s failed (%s); will retry",
+                folder,
+                self.location.url,
+                exc,
+            )
+            with self._pending_lock:
+                self._unpublished.insert(0, item)
+            self.failing = True
+            return False
+        self.failing = False
+        with self._pending_lock:
+            self.pending_rows -= rows
+        try:
             _remove_dir(folder)
+        except OSError as exc:  # published: at worst the next start publishes it again
+            logger.warning("removing published spool %s failed: %s", folder, exc)
+        finally:
             lock.close()
-            with self._pending_lock:
-                self.pending_rows -= rows
-        if failed:
-            with self._pending_lock:
-                self._unpublished[:0] = failed
+        return True
 
 
 def _lowest_priority() -> None:

@@ -126,7 +126,11 @@ async def infer(
     protocol: str,
     version: str | None = None,
 ) -> Inference:
-    """Route, build the feed, run the model; log the request and feed the shadows."""
+    """Route, build the feed, run the model; feed the shadows.
+
+    A request the model refuses is logged here; an answered one is left in ``call.answered``
+    for the caller to log with :func:`record_answered` once its reply is sent.
+    """
     target: Target | None
     if version is None:
         key = call.header(state.sticky_header)
@@ -186,8 +190,8 @@ async def _shadow(
 def record_answered(state: ServerState, call: Call) -> None:
     """Record the inference :func:`infer` answered for ``call`` in the prediction log.
 
-    Called after the reply is sent (and before the next request of the connection is read),
-    so a client that posts feedback right after its answer finds its request id known.
+    Called after the reply is sent, before the connection's next request is served, so a
+    client that posts feedback right after its answer finds its request id known.
     """
     answered = call.answered
     if answered is None:
