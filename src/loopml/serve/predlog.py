@@ -148,7 +148,6 @@ class PredictionLog:
         self._roll_wake = threading.Event()
         self._spool: _Spool | None = None
         self._lock = threading.Lock()
-        self.dropped = 0
 
     # ---- hot path --------------------------------------------------------------------
 
