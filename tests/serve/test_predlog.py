@@ -287,6 +287,29 @@ def test_kill_9_of_every_worker_loses_at_most_the_documented_window(
     assert safe <= recovered <= len(answered), (safe, recovered, len(answered))
 
 
+def test_only_text_columns_are_dictionary_encoded_in_the_published_parquet(
+    make_client: Any, tmp_path: Path
+) -> None:
+    """Numbers rarely repeat enough to gain from a dictionary, and trying hashes every value."""
+    import pyarrow.parquet as pq
+
+    client = make_client("churn")
+    rows = [{"age": 20.0 + i, "plan": "pro" if i % 2 else "basic"} for i in range(10)]
+    assert client.post("/predict", json={"instances": rows}).status_code == 200
+    client.__exit__(None, None, None)
+    (path,) = (tmp_path / "logs" / "predictions").glob("**/*.parquet")
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    encoded = {
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if "RLE_DICTIONARY" in group.column(i).encodings
+    }
+    assert {"request_id", "model", "inputs.plan", "prediction"} <= encoded
+    assert not encoded & {"timestamp", "latency_ms", "inputs.age", "row"}
+    frame = pq.read_table(path).to_pylist()
+    assert [r["inputs"]["plan"] for r in frame] == [r["plan"] for r in rows]
+
+
 @pytest.mark.parametrize("reader", ["duckdb", "polars"])
 def test_the_log_is_partitioned_by_model_and_date(
     make_client: Any, tmp_path: Path, reader: str

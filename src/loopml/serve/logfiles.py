@@ -164,6 +164,9 @@ def write_parquet(table: Any, where: Any) -> None:
     file's metadata (``store_schema=False``) readers get plain strings back, and polars does
     not turn request ids into categoricals. Casting them to plain strings first would cost
     as much again as the write. Statistics are kept for the columns readers filter on.
+    Only text columns are dictionary-encoded: numbers (inputs, predictions, latencies) rarely
+    repeat enough to gain from it, and trying costs a hash of every value (a roll of numeric
+    inputs took 10-30 % less time without).
     """
     import pyarrow.parquet as pq
 
@@ -173,7 +176,28 @@ def write_parquet(table: Any, where: Any) -> None:
         compression="zstd",
         store_schema=False,
         write_statistics=[c for c in _STATISTICS if c in table.column_names],
+        use_dictionary=_text_columns(table.schema),
     )
+
+
+def _text_columns(schema: Any, prefix: str = "") -> list[str]:
+    """Paths of the string columns of ``schema`` (``inputs.plan`` inside a struct)."""
+    import pyarrow as pa
+
+    paths: list[str] = []
+    for field in schema:
+        kind = field.type
+        if pa.types.is_struct(kind):
+            paths += _text_columns(
+                [kind.field(i) for i in range(kind.num_fields)], f"{prefix}{field.name}."
+            )
+        elif (
+            pa.types.is_dictionary(kind)
+            or pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+        ):
+            paths.append(prefix + field.name)
+    return paths
 
 
 _STATISTICS = ("request_id", "timestamp", "status", "row", "version", "target", "shadow")
