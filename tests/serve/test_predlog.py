@@ -485,9 +485,8 @@ def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) ->
         assert writer is not None
         assert roller.native_id is not None
         assert writer.native_id is not None
-        deadline = time.monotonic() + 10  # the roller lowers its priority once it runs
-        while _nice(roller.native_id) != 19 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The roller lowers its priority once it runs.
+        _wait_until(lambda: _nice(roller.native_id) == 19)
         assert _nice(roller.native_id) == 19
         assert _nice(writer.native_id) == _nice(threading.get_native_id()) < 19
     finally:
@@ -519,9 +518,7 @@ def test_the_writer_keeps_spooling_while_a_roll_is_slow(
         _record_failed(log, 10)
         assert rolling.wait(10)  # the first spool is being rolled (and stays stuck)
         _record_failed(log, 15)
-        deadline = time.monotonic() + 10
-        while _spooled_rows(tmp_path / "spool") < 25 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait_until(lambda: _spooled_rows(tmp_path / "spool") >= 25)
         assert _spooled_rows(tmp_path / "spool") == 25  # the 15 too, while the roll was stuck
         assert _count(tmp_path / "logs") == 0
     finally:
@@ -557,9 +554,7 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
         _record_failed(log, 10)
         assert stuck.wait(10)  # the roller took the first spool and is stuck on it
         _record_failed(log, 15)
-        deadline = time.monotonic() + 10
-        while _count(tmp_path / "logs") < 15 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until(lambda: _count(tmp_path / "logs") >= 15)
         assert _count(tmp_path / "logs") == 15  # published by the writer meanwhile
     finally:
         release.set()
@@ -598,6 +593,13 @@ def test_while_the_store_is_out_of_reach_the_writer_leaves_retries_to_the_roller
     finally:
         log.close()
     assert _count(tmp_path / "logs") == 10
+
+
+def _wait_until(condition: Any, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds or ``timeout`` passes (the caller asserts after)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _spooled_rows(spool: Path) -> int:
