@@ -113,6 +113,29 @@ def test_a_prediction_is_logged_even_when_its_answer_cannot_be_sent(
     assert len(app.state.log.recent) == 1
 
 
+def test_an_error_reply_after_the_model_answered_is_logged_as_that_error(
+    make_client: Any, tmp_path: Path
+) -> None:
+    """The model ran, but the reply was an error (an output the model lacks): the client got
+    no predictions, so the log says what it was sent and feedback for the id is refused."""
+    client = make_client("linear")
+    request = {
+        "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}],
+        "outputs": [{"name": "nope"}],
+    }
+    answer = client.post("/v2/models/linear/infer", json=request)
+    assert answer.status_code == 400
+    request_id = answer.headers["x-request-id"]
+    feedback = client.post("/feedback", json={"request_id": request_id, "label": 2.0})
+    assert feedback.status_code == 404
+    client.__exit__(None, None, None)
+    logged = duckdb.sql(
+        "SELECT request_id, status, error, prediction IS NULL FROM read_parquet("
+        f"'{tmp_path}/logs/predictions/**/*.parquet', union_by_name=true)"
+    ).fetchall()
+    assert logged == [(request_id, 400, "output 'nope' does not exist", True)]
+
+
 def test_feedback_is_accepted_for_known_ids_and_refused_for_unknown(
     make_client: Any, tmp_path: Path
 ) -> None:
@@ -470,6 +493,44 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
     finally:
         log.close()
     assert _count(tmp_path / "logs") == 50
+
+
+def test_a_spool_that_cannot_be_replaced_stays_current_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotating makes a fresh spool folder; when the disk refuses it, the full spool keeps
+    taking rows (it is not queued for publishing while still written to)."""
+    from loopml.serve import predlog
+    from loopml.serve.predlog import PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
+    log.start()
+    try:
+        _record_failed(log, 10)
+        log.flush()
+        spool = log._spool
+        assert spool is not None
+        current = spool.dir
+        make_folder = predlog._Spool._open
+
+        def disk_full(self: Any) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(predlog._Spool, "_open", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            spool.rotate()
+        assert spool.dir == current
+        assert spool.pending_rows == 0  # nothing queued for publishing
+        _record_failed(log, 5)
+        log.flush()  # still writes into the same spool
+        assert _spooled_rows(tmp_path / "spool") == 15
+
+        monkeypatch.setattr(predlog._Spool, "_open", make_folder)
+        spool.roll()  # the disk is back
+        assert _count(tmp_path / "logs") == 15
+    finally:
+        log.close()
+    assert _count(tmp_path / "logs") == 15
 
 
 def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) -> None:

@@ -152,6 +152,7 @@ class ServingApp:
         load.active += 1
         metrics = self._metrics
         call = None
+        error: str | None = None  # what an error reply says, for the prediction log
         try:
             request_id = _header(scope, b"x-request-id")
             call = Call(
@@ -173,10 +174,12 @@ class ServingApp:
         except LoopMLError as exc:
             status = status_for(exc)
             reply = _error_reply(fast, exc, status, call)
+            error = exc.message
         except Exception as exc:
             logger.exception("unexpected error answering %s", scope.get("path"))
             wrapped = LoopMLError(f"internal error: {type(exc).__name__}: {str(exc)[:200]}")
             reply = _error_reply(fast, wrapped, 500, call)
+            error = wrapped.message
         finally:
             load.active -= 1
         headers = [
@@ -200,7 +203,9 @@ class ServingApp:
                     time.perf_counter() - started,
                 )
             if call is not None and call.answered is not None:
-                record_answered(self.state, call)
+                # The model answered, but the reply may still be an error (a V2 request
+                # asking for an output the model lacks): the log records what was sent.
+                record_answered(self.state, call, reply.status, error)
 
 
 def _error_reply(fast: _FastRoute, exc: LoopMLError, status: int, call: Call | None) -> Reply:

@@ -256,8 +256,10 @@ class PredictionLog:
                         time.monotonic() - last_roll >= self.roll_interval
                         or spool.rows >= SPOOL_ROWS_LIMIT
                     ):
-                        spool.rotate()
+                        # Set first: a spool that cannot be rotated (a full disk) is tried
+                        # again at the next roll, not at every wake-up.
                         last_roll = time.monotonic()
+                        spool.rotate()
                         self._roll_wake.set()
                 if (
                     spool is not None
@@ -357,15 +359,25 @@ class _Spool:
         self._open()
 
     def _open(self) -> None:
+        """Make a fresh spool folder and write into it from now on.
+
+        Nothing changes until the folder is ready: if making it fails (a full or read-only
+        disk), the spool being written stays the current one, its streams open.
+        """
         self._seq += 1
-        self.dir = self.root / f"{self._prefix}-{self._seq}"
+        folder = self.root / f"{self._prefix}-{self._seq}"
         # Locked before it is visible: a server starting next to this one (another worker)
         # recovers every unlocked spool it finds, and would take a half-made one for dead.
-        making = self.root / f".{self.dir.name}"
+        making = self.root / f".{folder.name}"
         making.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(making / ".lock", "w")  # noqa: SIM115 - held while alive
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        making.rename(self.dir)
+        lock_file = open(making / ".lock", "w")  # noqa: SIM115 - held while alive
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            making.rename(folder)
+        except BaseException:
+            lock_file.close()  # the hidden folder left behind is removed by recover()
+            raise
+        self.dir, self._lock_file = folder, lock_file
         self._writers: dict[tuple[str, str, str, str], Any] = {}
         self.rows = 0
 
@@ -410,13 +422,18 @@ class _Spool:
         self.publish_rolled()
 
     def rotate(self) -> None:
-        """Start a fresh spool; the full one waits for :meth:`publish_rolled` (cheap)."""
-        self._retire()
+        """Start a fresh spool; the full one waits for :meth:`publish_rolled` (cheap).
+
+        The fresh spool is made first: if that fails, the full one stays current (and keeps
+        taking rows) instead of being queued for publishing while still written to.
+        """
+        full = (self.dir, self._lock_file, self._writers, self.rows)
         self._open()
+        self._retire(*full)
 
     def remove(self) -> None:
         """Roll what is left and remove the spool (shutdown)."""
-        self._retire()
+        self._retire(self.dir, self._lock_file, self._writers, self.rows)
         self._writers = {}
         self.publish_rolled()
         for folder, lock, _ in self._unpublished:
@@ -428,13 +445,13 @@ class _Spool:
             lock.close()
         self._unpublished = []
 
-    def _retire(self) -> None:
-        """Close the current spool's streams and queue it for publishing."""
-        for writer, sink, _ in self._writers.values():
+    def _retire(self, folder: Path, lock: Any, writers: dict[Any, Any], rows: int) -> None:
+        """Close a spool's streams and queue it for publishing."""
+        for writer, sink, _ in writers.values():
             _close(writer, sink)
-        rows = self.rows if self._writers else 0
+        rows = rows if writers else 0
         with self._pending_lock:
-            self._unpublished.append((self.dir, self._lock_file, rows))
+            self._unpublished.append((folder, lock, rows))
             self.pending_rows += rows
 
     def publish_rolled(self) -> None:

@@ -187,18 +187,25 @@ async def _shadow(
         _log(state, call, model, target, protocol, 200, None, started, feed, outputs, shadow=True)
 
 
-def record_answered(state: ServerState, call: Call) -> None:
+def record_answered(
+    state: ServerState, call: Call, status: int = 200, error: str | None = None
+) -> None:
     """Record the inference :func:`infer` answered for ``call`` in the prediction log.
 
     Called after the reply is sent, before the connection's next request is served, so a
-    client that posts feedback right after its answer finds its request id known.
+    client that posts feedback right after its answer finds its request id known. ``status``
+    and ``error`` are those of the reply: when it was an error, the client got no
+    predictions, so none are logged (and feedback for the request is refused).
     """
     answered = call.answered
     if answered is None:
         return
     call.answered = None
     model, target, protocol, started, ended, feed, outputs = answered
-    _log(state, call, model, target, protocol, 200, None, started, feed, outputs, ended=ended)
+    if status >= 400:
+        _log(state, call, model, target, protocol, status, error, started, None, None, ended=ended)
+        return
+    _log(state, call, model, target, protocol, status, None, started, feed, outputs, ended=ended)
 
 
 def _log(
