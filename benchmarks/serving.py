@@ -22,6 +22,14 @@ thread pool onnxruntime pins its own threads to every core, escaping ``taskset``
 forest the floor then computes on wrk's core too and spins between requests (about 1.6x the
 CPU per request). ``--servers "...,fast floor (ort threads)"`` adds that variant to show it.
 
+Two ceilings, on request (``--servers "...,empty ASGI,bare protocol"``), show what no server
+of this design can beat on the machine at hand, inference aside:
+
+- ``empty ASGI``: an ASGI app on uvicorn (uvloop + httptools) that reads the body and answers
+  a constant prediction: no JSON parsing, no model. Any ASGI app on uvicorn is slower;
+- ``bare protocol``: an ``asyncio.Protocol`` on uvloop that parses HTTP with httptools and
+  answers the same constant: no ASGI, no uvicorn, just the kernel's loopback and wrk.
+
 Requests carry one row or 100 rows; connections 1, 8 and 64. All servers of a model run
 side by side and every repetition of a cell visits each in turn, so that the machine's drift
 over minutes falls on all of them alike. Prints a markdown table of
@@ -51,6 +59,54 @@ CACHE = Path(os.environ.get("LOOPML_BENCH_CACHE", Path.home() / ".cache" / "loop
 SERVERS = ("loopml", "mlflow", "mlflow (h11)", "floor", "fast floor")
 MLFLOW_SERVERS = ("mlflow", "mlflow (h11)")
 ORT_DEFAULT_FLOOR = "fast floor (ort threads)"  # optional: onnxruntime's own thread pool
+CEILINGS = ("empty ASGI", "bare protocol")  # optional: no inference, a constant answer
+
+CEILING_APP = """
+import asyncio
+import sys
+
+import httptools
+import uvloop
+
+ANSWER = b'{"predictions": [0.0]}'
+HEAD = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+REPLY = (
+    b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\n\\r\\n"
+    % len(ANSWER)
+    + ANSWER
+)
+
+
+async def app(scope, receive, send):  # the empty ASGI app: read the body, answer a constant
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEAD})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+class Bare(asyncio.Protocol):  # the bare protocol: HTTP parsing and a constant, nothing else
+    def connection_made(self, transport):
+        self.transport = transport
+        self.parser = httptools.HttpRequestParser(self)
+
+    def data_received(self, data):
+        self.parser.feed_data(data)
+
+    def on_message_complete(self):
+        self.transport.write(REPLY)
+
+
+async def serve_bare(port):
+    server = await asyncio.get_running_loop().create_server(Bare, "127.0.0.1", port)
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    uvloop.run(serve_bare(int(sys.argv[1])))
+"""
 
 FLOOR_APP = """
 import os
@@ -147,6 +203,7 @@ def main() -> None:
     wants_mlflow = any(server in MLFLOW_SERVERS for server in servers)
     mlflow_python = prepare_mlflow(args.mlflow_input) if wants_mlflow else None
     (CACHE / "floor_app.py").write_text(FLOOR_APP)
+    (CACHE / "ceiling_app.py").write_text(CEILING_APP)
     (CACHE / "post.lua").write_text(WRK_SCRIPT)
     results: dict[tuple[str, int, int, str], dict[str, float]] = {}
     for model in models:
@@ -318,6 +375,25 @@ def start_server(
             "-p",
             str(port),
         ]
+    elif server == "bare protocol":
+        command = [*pin, sys.executable, "ceiling_app.py", str(port)]
+    elif server == "empty ASGI":
+        command = [
+            *pin,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ceiling_app:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     else:
         fast = server in ("fast floor", ORT_DEFAULT_FLOOR)
         env["FLOOR_ORT_THREADS"] = "0" if server == ORT_DEFAULT_FLOOR else "1"
@@ -438,6 +514,9 @@ def table(
         head.append("loopml / best mlflow")
     if "loopml" in servers and "fast floor" in servers:
         head.append("loopml / fast floor")
+    ceilings = [server for server in CEILINGS if server in servers]
+    if mlflows:
+        head += [f"{server} / best mlflow" for server in ceilings]
     lines = [
         f"Median of {args.repeats} x {args.duration} s wrk runs per cell; server on core 0, "
         "wrk on core 1; prediction log and metrics on for loopml; MLflow models trained on "
@@ -470,6 +549,12 @@ def table(
                     ratio = None
                     if ours is not None and theirs is not None and theirs["rps"]:
                         ratio = ours["rps"] / theirs["rps"]
+                    row.append(f"{ratio:.2f}x" if ratio else "-")
+                for server in ceilings if mlflows else []:
+                    ceiling = results.get((model, rows, conns, server))
+                    ratio = None
+                    if ceiling is not None and best_mlflow is not None and best_mlflow["rps"]:
+                        ratio = ceiling["rps"] / best_mlflow["rps"]
                     row.append(f"{ratio:.2f}x" if ratio else "-")
                 lines.append("| " + " | ".join(row) + " |")
     return textwrap.dedent("\n".join(lines))
