@@ -15,9 +15,10 @@ One row per predicted row: ``request_id``, ``row`` (its index in the request), `
 ``protocol``, ``status``, ``error``, ``latency_ms`` (routing to answer, the whole request's
 rows), ``inputs`` (a
 struct with one field per model input column), ``prediction`` and ``outputs`` (a struct of the
-other outputs, e.g. class probabilities). A request that failed validation logs one row with
-``status``/``error`` set and null inputs. Versions with different inputs land in different
-files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
+other outputs, e.g. class probabilities). A request answered with an error (it failed
+validation, or the model answered but the reply could not be built) logs one row with
+``status``/``error`` set and null inputs and outputs. Versions with different inputs land in
+different files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
 
 How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs); an
 answered one, only once its reply is written (:func:`loopml.serve.state.record_answered`). Every
@@ -62,6 +63,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from loopml.serve.logfiles import LogLocation
+from loopml.serve.recent import RecentIds
 
 __all__ = ["LogEntry", "PredictionLog", "recover"]
 
@@ -130,12 +132,11 @@ class PredictionLog:
         self.spool_interval = spool_interval
         self.roll_interval = roll_interval
         self.log_inputs = log_inputs
-        self._recent_limit = recent_ids
         self._on_rows = on_rows
         self._queue: collections.deque[LogEntry] = collections.deque()
         self._feedback: collections.deque[FeedbackEntry] = collections.deque()
-        self.recent: dict[str, tuple[str, str, int]] = {}  # request_id -> (name, version, rows)
-        self._recent_order: collections.deque[str] = collections.deque()
+        # request_id -> (name, version, rows) of the last ``recent_ids`` answered requests
+        self.recent = RecentIds(recent_ids)
         # Arrow batches built from the queue, waiting for the writer thread to spool them.
         self._converted: collections.deque[tuple[str, tuple[str, str, str], Any]] = (
             collections.deque()
@@ -156,8 +157,7 @@ class PredictionLog:
         self._queue.append(entry)
         if entry.status == 200 and not entry.shadow:
             rows = 0 if entry.outputs is None else len(entry.outputs[0])
-            self.recent[entry.request_id] = (entry.name, entry.version, rows)
-            self._recent_order.append(entry.request_id)
+            self.recent.add(entry.request_id, entry.name, entry.version, rows)
 
     def record_feedback(self, entry: FeedbackEntry) -> None:
         self._feedback.append(entry)
@@ -269,7 +269,6 @@ class PredictionLog:
                     spool.publish_rolled()  # the roller is starved: roll at normal priority
             except Exception:  # the log must never take the server down
                 logger.exception("prediction log writer failed; will retry")
-            self._trim_recent()
 
     # ---- roller thread ---------------------------------------------------------------
 
@@ -332,11 +331,6 @@ class PredictionLog:
         for key, batch in feedback_batches(feedback) if feedback else ():
             self._converted.append(("feedback", key, batch))
         return len(entries)
-
-    def _trim_recent(self) -> None:
-        excess = len(self._recent_order) - self._recent_limit
-        for _ in range(max(0, excess)):
-            self.recent.pop(self._recent_order.popleft(), None)
 
 
 class _Spool:
