@@ -500,7 +500,6 @@ def test_a_spool_that_cannot_be_replaced_stays_current_and_loses_nothing(
 ) -> None:
     """Rotating makes a fresh spool folder; when the disk refuses it, the full spool keeps
     taking rows (it is not queued for publishing while still written to)."""
-    from loopml.serve import predlog
     from loopml.serve.predlog import PredictionLog
 
     log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
@@ -511,26 +510,56 @@ def test_a_spool_that_cannot_be_replaced_stays_current_and_loses_nothing(
         spool = log._spool
         assert spool is not None
         current = spool.dir
-        make_folder = predlog._Spool._open
+        rename = Path.rename
 
-        def disk_full(self: Any) -> None:
+        def disk_full(self: Path, target: Any) -> Any:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(predlog._Spool, "_open", disk_full)
-        with pytest.raises(OSError, match="No space left"):
+        monkeypatch.setattr(Path, "rename", disk_full)  # the fresh folder cannot be shown
+        with log._lock, pytest.raises(OSError, match="No space left"):
             spool.rotate()
+        monkeypatch.setattr(Path, "rename", rename)
         assert spool.dir == current
         assert spool.pending_rows == 0  # nothing queued for publishing
         _record_failed(log, 5)
         log.flush()  # still writes into the same spool
         assert _spooled_rows(tmp_path / "spool") == 15
 
-        monkeypatch.setattr(predlog._Spool, "_open", make_folder)
-        spool.roll()  # the disk is back
+        with log._lock:
+            spool.roll()  # the disk is back
         assert _count(tmp_path / "logs") == 15
     finally:
         log.close()
     assert _count(tmp_path / "logs") == 15
+
+
+def test_a_rotation_the_disk_refuses_is_retried_later_not_at_every_wake_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.serve import predlog
+    from loopml.serve.predlog import PredictionLog
+
+    attempts: list[str] = []
+    rename = Path.rename
+
+    def disk_full(self: Path, target: Any) -> Any:
+        if self.parent == tmp_path / "spool":  # making a fresh spool folder
+            attempts.append(self.name)
+            raise OSError(28, "No space left on device")
+        return rename(self, target)
+
+    monkeypatch.setattr(predlog, "SPOOL_ROWS_LIMIT", 5)  # the spool is always due to rotate
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.02)
+    log.start()
+    monkeypatch.setattr(Path, "rename", disk_full)
+    try:
+        _record_failed(log, 10)
+        time.sleep(0.6)  # some 30 wake-ups of the writer
+        assert len(attempts) == 1
+        monkeypatch.setattr(Path, "rename", rename)
+    finally:
+        log.close()
+    assert _count(tmp_path / "logs") == 10
 
 
 def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) -> None:

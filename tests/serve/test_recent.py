@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import sys
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,10 +37,19 @@ def test_the_newest_ids_are_kept_up_to_the_limit(limit: int, added: int) -> None
     # What is kept is always the newest ids, at least fifteen sixteenths of the limit of them.
     assert kept == list(range(added - len(kept), added))
     assert len(kept) >= min(added, limit // RecentIds.GENERATIONS * 15)
+    assert len(kept) < limit // RecentIds.GENERATIONS * RecentIds.GENERATIONS
     if kept:
         assert recent.get(f"id-{added - 1}") == ("m", "1", (added - 1) % 7)
 
 
+def test_fewer_than_one_id_per_generation_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 16"):
+        RecentIds(15)
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 14), reason="CPython 3.14's incremental collector tracks every dict"
+)
 def test_a_million_ids_are_invisible_to_the_garbage_collector() -> None:
     """A full collection would otherwise walk every entry, some 15 ms at a million ids,
     while requests wait for the GIL."""

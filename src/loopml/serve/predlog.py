@@ -13,12 +13,13 @@ disk (``<home>/serving/spool/<digest of the URL>``, see :mod:`loopml.serve.logfi
 One row per predicted row: ``request_id``, ``row`` (its index in the request), ``timestamp``
 (UTC, ms), ``model``, ``version``, ``target`` (alias or version served), ``shadow``,
 ``protocol``, ``status``, ``error``, ``latency_ms`` (routing to answer, the whole request's
-rows), ``inputs`` (a
-struct with one field per model input column), ``prediction`` and ``outputs`` (a struct of the
-other outputs, e.g. class probabilities). A request answered with an error (it failed
-validation, or the model answered but the reply could not be built) logs one row with
-``status``/``error`` set and null inputs and outputs. Versions with different inputs land in
-different files; read with ``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
+rows), ``inputs`` (a struct with one field per model input column), ``prediction`` and
+``outputs`` (a struct of the other outputs, e.g. class probabilities). A request whose input
+the model refused, or whose reply was an error after the model answered (a V2 request asking
+for an output the model lacks), logs one row with ``status``/``error`` set and null inputs and
+outputs; requests that fail before a model is chosen (unparsable body, unknown model) are not
+logged. Versions with different inputs land in different files; read with
+``read_parquet('.../predictions/**/*.parquet', union_by_name=true)``.
 
 How it stays off the hot path: a request only appends a tuple to a deque (about 1 µs); an
 answered one, only once its reply is written (:func:`loopml.serve.state.record_answered`). Every
@@ -78,6 +79,9 @@ PENDING_ROWS_LIMIT = 1_000_000
 # that a slice of 100-row requests blocks no longer than a slice of one-row requests.
 CHUNK = 256
 CHUNK_ROWS = 4096
+# Seconds before a spool rotation that failed (a full disk) is tried again; rows keep going
+# into the current spool meanwhile.
+ROTATE_RETRY_S = 5.0
 # A hidden spool folder older than this was left by a process killed while making it.
 ABANDONED_AFTER_S = 60.0
 
@@ -235,14 +239,14 @@ class PredictionLog:
         with self._lock:
             self._drain()
             if self._spool is not None:
-                self._spool.roll()
-                self._spool.remove()
+                self._spool.remove()  # publishes what is left, without a fresh spool first
                 self._spool = None
 
     # ---- writer thread ---------------------------------------------------------------
 
     def _loop(self) -> None:
         last_roll = time.monotonic()
+        rotate_after = 0.0  # a rotation that failed (a full disk) waits before it is retried
         while not self._stop.is_set():
             self._wake.wait(self.spool_interval)
             self._wake.clear()
@@ -252,14 +256,16 @@ class PredictionLog:
                 with self._lock:
                     self._drain(convert=self._convert_in_thread)
                     spool = self._spool
-                    if spool is not None and (
-                        time.monotonic() - last_roll >= self.roll_interval
-                        or spool.rows >= SPOOL_ROWS_LIMIT
-                    ):
-                        # Set first: a spool that cannot be rotated (a full disk) is tried
-                        # again at the next roll, not at every wake-up.
-                        last_roll = time.monotonic()
+                    now = time.monotonic()
+                    due = spool is not None and (
+                        now - last_roll >= self.roll_interval or spool.rows >= SPOOL_ROWS_LIMIT
+                    )
+                    if spool is not None and due and now >= rotate_after:
+                        last_roll = now
+                        # Not at every wake-up while the disk refuses a fresh spool folder.
+                        rotate_after = now + ROTATE_RETRY_S
                         spool.rotate()
+                        rotate_after = 0.0
                         self._roll_wake.set()
                 if (
                     spool is not None

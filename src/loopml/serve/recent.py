@@ -7,11 +7,13 @@ import collections
 __all__ = ["RecentIds"]
 
 _ROWS_BITS = 40  # rows per request fit below this; the model version's number goes above
+_MAX_ROWS = (1 << _ROWS_BITS) - 1  # far beyond any request the body-size limit lets in
 
 
 class RecentIds:
-    """The last ``limit`` (at least ``limit * 15/16``) answered request ids, each with the
-    model name, version and number of rows that answered it. ``limit`` is 16 or more.
+    """The newest answered request ids, each with the model name, version and number of rows
+    that answered it: at most ``limit`` of them, and at least fifteen sixteenths of ``limit``
+    rounded down to a multiple of 16 (``limit`` must be 16 or more).
 
     Built to cost a busy server nothing it would notice, with a million ids:
 
@@ -21,8 +23,9 @@ class RecentIds:
       force a full rehash every few tens of seconds, one C call that holds the GIL for some
       80 ms while every request waits; here the largest step is one generation (a few ms);
     - values are plain integers (which model version, and how many rows), never tuples:
-      a dictionary holding only strings and integers is invisible to Python's cyclic garbage
-      collector, which would otherwise walk all million entries at every full collection.
+      up to CPython 3.13, a dictionary holding only strings and integers is invisible to the
+      cyclic garbage collector, which would otherwise walk all million entries at every full
+      collection (3.14's incremental collector tracks every dictionary, in smaller steps).
 
     Used from the event loop's thread only.
     """
@@ -30,7 +33,9 @@ class RecentIds:
     GENERATIONS = 16
 
     def __init__(self, limit: int) -> None:
-        self._size = max(1, limit // self.GENERATIONS)
+        if limit < self.GENERATIONS:
+            raise ValueError(f"keep at least {self.GENERATIONS} recent request ids, not {limit}")
+        self._size = limit // self.GENERATIONS
         self._current: dict[str, int] = {}
         self._generations: collections.deque[dict[str, int]] = collections.deque([self._current])
         self._numbers: dict[tuple[str, str], int] = {}  # (model, version) -> its number
@@ -43,7 +48,7 @@ class RecentIds:
             number = self._numbers[(model, version)] = len(self._versions)
             self._versions.append((model, version))
         current = self._current
-        current[request_id] = (number << _ROWS_BITS) | rows
+        current[request_id] = (number << _ROWS_BITS) | min(rows, _MAX_ROWS)
         if len(current) >= self._size:
             self._current = {}
             self._generations.append(self._current)
@@ -56,7 +61,7 @@ class RecentIds:
             value = generation.get(request_id)
             if value is not None:
                 model, version = self._versions[value >> _ROWS_BITS]
-                return model, version, value & ((1 << _ROWS_BITS) - 1)
+                return model, version, value & _MAX_ROWS
         return None
 
     def __contains__(self, request_id: object) -> bool:
