@@ -390,10 +390,8 @@ def test_recovery_removes_a_hidden_spool_whose_maker_died_before_showing_it(
 
 
 def test_a_spool_is_locked_before_it_is_visible_to_recovery(tmp_path: Path) -> None:
-    from loopml.serve.predlog import PredictionLog
 
-    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
-    log.start()
+    log = _started_log(tmp_path)
     try:
         (visible,) = [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
         assert (visible / ".lock").exists()
@@ -465,10 +463,8 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from loopml.serve.logfiles import LogLocation
-    from loopml.serve.predlog import PredictionLog
 
-    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
-    log.start()
+    log = _started_log(tmp_path)
 
     def record(n: int) -> None:
         _record_failed(log, n)
@@ -479,7 +475,8 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
     try:
         record(30)
         assert log._spool is not None
-        log._spool.roll()  # the store is out of reach: nothing published, nothing lost
+        log._spool.rotate()
+        log._spool.publish_rolled()  # the store is out of reach: nothing published, nothing lost
         assert _count(tmp_path / "logs") == 0
         spools = [p for p in (tmp_path / "spool").iterdir() if any(p.glob("*.arrows"))]
         assert len(spools) == 1
@@ -487,7 +484,8 @@ def test_a_roll_that_cannot_publish_is_retried_at_the_next_roll(
 
         monkeypatch.setattr(LogLocation, "publish", publish)
         record(20)
-        log._spool.roll()  # back: the earlier spool goes out with this one
+        log._spool.rotate()
+        log._spool.publish_rolled()  # back: the earlier spool goes out with this one
         assert _count(tmp_path / "logs") == 50
         assert not [p for p in (tmp_path / "spool").iterdir() if any(p.glob("*.arrows"))]
     finally:
@@ -500,10 +498,8 @@ def test_a_spool_that_cannot_be_replaced_stays_current_and_loses_nothing(
 ) -> None:
     """Rotating makes a fresh spool folder; when the disk refuses it, the full spool keeps
     taking rows (it is not queued for publishing while still written to)."""
-    from loopml.serve.predlog import PredictionLog
 
-    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
-    log.start()
+    log = _started_log(tmp_path)
     try:
         _record_failed(log, 10)
         log.flush()
@@ -526,7 +522,8 @@ def test_a_spool_that_cannot_be_replaced_stays_current_and_loses_nothing(
         assert _spooled_rows(tmp_path / "spool") == 15
 
         with log._lock:
-            spool.roll()  # the disk is back
+            spool.rotate()  # the disk is back
+            spool.publish_rolled()
         assert _count(tmp_path / "logs") == 15
     finally:
         log.close()
@@ -537,7 +534,6 @@ def test_a_rotation_the_disk_refuses_is_retried_later_not_at_every_wake_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from loopml.serve import predlog
-    from loopml.serve.predlog import PredictionLog
 
     attempts: list[str] = []
     rename = Path.rename
@@ -549,8 +545,7 @@ def test_a_rotation_the_disk_refuses_is_retried_later_not_at_every_wake_up(
         return rename(self, target)
 
     monkeypatch.setattr(predlog, "SPOOL_ROWS_LIMIT", 5)  # the spool is always due to rotate
-    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.02)
-    log.start()
+    log = _started_log(tmp_path, spool_interval=0.02)
     monkeypatch.setattr(Path, "rename", disk_full)
     try:
         _record_failed(log, 10)
@@ -565,10 +560,8 @@ def test_a_rotation_the_disk_refuses_is_retried_later_not_at_every_wake_up(
 def test_rolling_into_parquet_runs_at_the_lowest_cpu_priority(tmp_path: Path) -> None:
     """Re-encoding every row is the log's heaviest work: it must not slice a busy core's time
     with the requests (the threads answering them keep their priority)."""
-    from loopml.serve.predlog import PredictionLog
 
-    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool")
-    log.start()
+    log = _started_log(tmp_path)
     try:
         roller, writer = log._roller, log._thread
         assert roller is not None
@@ -589,7 +582,6 @@ def test_the_writer_keeps_spooling_while_a_roll_is_slow(
     """A roll runs beside the writer: requests recorded meanwhile reach the spool (so kill -9
     loses no more than the documented window), and shutdown publishes everything."""
     from loopml.serve import predlog
-    from loopml.serve.predlog import PredictionLog
 
     rolling, release = threading.Event(), threading.Event()
     roll_folder = predlog._roll_folder
@@ -600,10 +592,7 @@ def test_the_writer_keeps_spooling_while_a_roll_is_slow(
         return roll_folder(*args)
 
     monkeypatch.setattr(predlog, "_roll_folder", slow_roll)
-    log = PredictionLog(
-        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05, roll_interval=0.1
-    )
-    log.start()
+    log = _started_log(tmp_path, spool_interval=0.05, roll_interval=0.1)
     try:
         _record_failed(log, 10)
         assert rolling.wait(10)  # the first spool is being rolled (and stays stuck)
@@ -623,7 +612,6 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
     """On a core saturated for long the lowest-priority roller may barely run: past a bound
     of rows waiting, the writer rolls at normal priority, so spools on disk stay bounded."""
     from loopml.serve import predlog
-    from loopml.serve.predlog import PredictionLog
 
     stuck, release = threading.Event(), threading.Event()
     roll_folder = predlog._roll_folder
@@ -636,10 +624,7 @@ def test_the_writer_rolls_itself_when_the_roller_falls_far_behind(
 
     monkeypatch.setattr(predlog, "_roll_folder", starved_roller)
     monkeypatch.setattr(predlog, "PENDING_ROWS_LIMIT", 12)  # more than the first spool
-    log = PredictionLog(
-        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.05, roll_interval=0.1
-    )
-    log.start()
+    log = _started_log(tmp_path, spool_interval=0.05, roll_interval=0.1)
     try:
         _record_failed(log, 10)
         assert stuck.wait(10)  # the roller took the first spool and is stuck on it
@@ -659,7 +644,6 @@ def test_while_the_store_is_out_of_reach_the_writer_leaves_retries_to_the_roller
     must not re-encode the oldest spool at every wake-up, and nothing is lost."""
     from loopml.serve import predlog
     from loopml.serve.logfiles import LogLocation
-    from loopml.serve.predlog import PredictionLog
 
     attempts: list[str] = []
     publish = LogLocation.publish
@@ -670,10 +654,7 @@ def test_while_the_store_is_out_of_reach_the_writer_leaves_retries_to_the_roller
 
     monkeypatch.setattr(LogLocation, "publish", unreachable)
     monkeypatch.setattr(predlog, "PENDING_ROWS_LIMIT", 5)
-    log = PredictionLog(
-        tmp_path / "logs", spool_folder=tmp_path / "spool", spool_interval=0.02, roll_interval=0.5
-    )
-    log.start()
+    log = _started_log(tmp_path, spool_interval=0.02, roll_interval=0.5)
     try:
         _record_failed(log, 10)
         time.sleep(1.2)  # some 60 writer wake-ups, two or three rolls
@@ -683,6 +664,15 @@ def test_while_the_store_is_out_of_reach_the_writer_leaves_retries_to_the_roller
     finally:
         log.close()
     assert _count(tmp_path / "logs") == 10
+
+
+def _started_log(tmp_path: Path, **timing: float) -> Any:
+    """A running log under ``tmp_path`` (``logs``, spool in ``spool``)."""
+    from loopml.serve.predlog import PredictionLog
+
+    log = PredictionLog(tmp_path / "logs", spool_folder=tmp_path / "spool", **timing)
+    log.start()
+    return log
 
 
 def _wait_until(condition: Any, timeout: float = 10.0) -> None:

@@ -257,15 +257,20 @@ class PredictionLog:
                     self._drain(convert=self._convert_in_thread)
                     spool = self._spool
                     now = time.monotonic()
-                    due = spool is not None and (
-                        now - last_roll >= self.roll_interval or spool.rows >= SPOOL_ROWS_LIMIT
-                    )
-                    if spool is not None and due and now >= rotate_after:
+                    if (
+                        spool is not None
+                        and now >= rotate_after
+                        and (
+                            now - last_roll >= self.roll_interval or spool.rows >= SPOOL_ROWS_LIMIT
+                        )
+                    ):
                         last_roll = now
-                        # Not at every wake-up while the disk refuses a fresh spool folder.
-                        rotate_after = now + ROTATE_RETRY_S
-                        spool.rotate()
-                        rotate_after = 0.0
+                        try:
+                            spool.rotate()
+                        except OSError:
+                            # Not at every wake-up while the disk refuses a fresh spool folder.
+                            rotate_after = now + ROTATE_RETRY_S
+                            raise
                         self._roll_wake.set()
                 if (
                     spool is not None
@@ -411,21 +416,14 @@ class _Spool:
         sink.flush()  # each batch reaches the OS, in one write instead of one per buffer
         self.rows += batch.num_rows
 
-    def roll(self) -> None:
-        """Turn the spool into Parquet files and start a fresh spool.
-
-        A spool that cannot be published (an object store out of reach) stays on disk,
-        still locked by this process, and is tried again at every later roll; should the
-        process die first, :func:`recover` publishes it at the next start.
-        """
-        self.rotate()
-        self.publish_rolled()
-
     def rotate(self) -> None:
         """Start a fresh spool; the full one waits for :meth:`publish_rolled` (cheap).
 
         The fresh spool is made first: if that fails, the full one stays current (and keeps
-        taking rows) instead of being queued for publishing while still written to.
+        taking rows) instead of being queued for publishing while still written to. A queued
+        spool that cannot be published (an object store out of reach) stays on disk, still
+        locked by this process, and is tried again later; should the process die first,
+        :func:`recover` publishes it at the next start.
         """
         full = (self.dir, self._lock_file, self._writers, self.rows)
         self._open()

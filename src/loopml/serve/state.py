@@ -202,10 +202,9 @@ def record_answered(
         return
     call.answered = None
     model, target, protocol, started, ended, feed, outputs = answered
-    if status >= 400:
-        _log(state, call, model, target, protocol, status, error, started, None, None, ended=ended)
-        return
-    _log(state, call, model, target, protocol, status, None, started, feed, outputs, ended=ended)
+    if status >= 400:  # the client got an error, not these predictions
+        feed = outputs = None
+    _log(state, call, model, target, protocol, status, error, started, feed, outputs, ended=ended)
 
 
 def _log(
